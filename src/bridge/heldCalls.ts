@@ -1,0 +1,147 @@
+/**
+ * Era bridge, modern client → legacy upstream. A legacy upstream asks for sampling, elicitation or roots
+ * with a server-to-client request in the middle of a call; a modern client can only receive such requests
+ * inside an input_required result. So the gateway holds the upstream call open, answers the client with
+ * input_required, and when the client retries with inputResponses, answers the upstream's waiting requests
+ * and carries on until the call completes or asks again.
+ *
+ * The live call is process-local (a pending upstream request cannot be serialised); its record lives in the
+ * KeyValueStore so another replica can tell "unknown" from "held elsewhere" and expiry is shared.
+ */
+import { randomUUID } from 'node:crypto';
+import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../core/jsonrpc.js';
+import { GatewayError, UpstreamRpcError } from '../core/errors.js';
+import { ErrorCode } from '../core/protocol.js';
+import type { KeyValueStore } from '../storage/types.js';
+
+const NAMESPACE = 'bridge';
+
+interface Waiting {
+  key: string;
+  request: JsonRpcRequest;
+  resolve: (r: JsonObject) => void;
+  reject: (e: Error) => void;
+}
+
+export type Step =
+  | { kind: 'complete'; result: JsonObject }
+  | { kind: 'input'; bridgeId: string; inputRequests: JsonObject };
+
+export class HeldCall {
+  readonly id = randomUUID();
+  private readonly waiting = new Map<string, Waiting>();
+  private seq = 0;
+  private wake: (() => void) | undefined;
+  private outcome: { ok: true; result: JsonObject } | { ok: false; error: unknown } | undefined;
+  /** Where progress and log notifications of the call go: the latest client request's stream. */
+  notify: (n: JsonRpcNotification) => void = () => {};
+  readonly abort = new AbortController();
+  expiry: NodeJS.Timeout | undefined;
+
+  constructor(readonly upstream: string, readonly principal: string, private readonly supports: (method: string) => boolean) {}
+
+  /** Binds to the upstream call's promise. */
+  attach(call: Promise<JsonObject>): void {
+    call.then((result) => { this.outcome = { ok: true, result }; this.wake?.(); },
+      (error: unknown) => { this.outcome = { ok: false, error }; this.wake?.(); });
+  }
+
+  /** The upstream's server-to-client request handler for the held call. */
+  readonly onServerRequest = (request: JsonRpcRequest, signal: AbortSignal): Promise<JsonObject> => {
+    if (!this.supports(request.method)) {
+      return Promise.reject(new UpstreamRpcError({ code: ErrorCode.MethodNotFound, message: `Client does not support ${request.method}` }));
+    }
+    return new Promise<JsonObject>((resolve, reject) => {
+      const key = `${request.method.replace(/\W+/g, '_')}_${++this.seq}`;
+      this.waiting.set(key, { key, request, resolve, reject });
+      signal.addEventListener('abort', () => { this.waiting.delete(key); reject(new GatewayError('PC_CANCELLED')); }, { once: true });
+      this.wake?.();
+    });
+  };
+
+  /** Applies a retry's inputResponses to the requests they answer; unknown keys are ignored (MRTR: extra params). */
+  answer(inputResponses: JsonObject | undefined): void {
+    if (!inputResponses) return;
+    for (const [key, value] of Object.entries(inputResponses)) {
+      const w = this.waiting.get(key);
+      if (!w || typeof value !== 'object' || value === null || Array.isArray(value)) continue;
+      this.waiting.delete(key);
+      w.resolve(value as JsonObject);
+    }
+  }
+
+  /** Waits until the call completes or needs input the client has not given yet. */
+  async next(signal: AbortSignal): Promise<Step> {
+    for (;;) {
+      if (this.outcome) {
+        if (this.outcome.ok) return { kind: 'complete', result: this.outcome.result };
+        throw this.outcome.error;
+      }
+      if (this.waiting.size > 0) {
+        const inputRequests: JsonObject = {};
+        for (const w of this.waiting.values()) inputRequests[w.key] = { method: w.request.method, params: w.request.params ?? {} };
+        return { kind: 'input', bridgeId: this.id, inputRequests };
+      }
+      if (signal.aborted) throw new GatewayError('PC_CANCELLED');
+      await new Promise<void>((resolve) => {
+        const done = () => { signal.removeEventListener('abort', done); this.wake = undefined; resolve(); };
+        this.wake = done;
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  get finished(): boolean { return this.outcome !== undefined; }
+
+  /** Abandoned by the client: fail the upstream's waiting requests and cancel the call. */
+  cancel(): void {
+    for (const w of this.waiting.values()) w.reject(new GatewayError('PC_CANCELLED', 'the client did not answer in time'));
+    this.waiting.clear();
+    this.abort.abort();
+  }
+}
+
+export class HeldCallRegistry {
+  private readonly live = new Map<string, HeldCall>();
+
+  constructor(private readonly kv: KeyValueStore, private readonly ttlMs: number = 10 * 60_000) {}
+
+  async hold(call: HeldCall): Promise<void> {
+    if (this.live.has(call.id)) return this.refresh(call);
+    this.live.set(call.id, call);
+    await this.kv.put(NAMESPACE, call.id, { upstream: call.upstream, principal: call.principal }, this.ttlMs);
+    this.refresh(call);
+  }
+
+  private refresh(call: HeldCall): void {
+    clearTimeout(call.expiry);
+    call.expiry = setTimeout(() => void this.drop(call.id, true), this.ttlMs);
+    call.expiry.unref();
+  }
+
+  async resume(id: string, principal: string): Promise<HeldCall> {
+    const record = await this.kv.get(NAMESPACE, id);
+    const call = this.live.get(id);
+    if (!record || !call || record.principal !== principal) {
+      throw new GatewayError('PC_REQUEST_STATE', record ? 'the held call is on another gateway instance or was lost in a restart; retry the original request without requestState' : 'the held call has ended or expired; retry the original request without requestState');
+    }
+    this.refresh(call);
+    return call;
+  }
+
+  async drop(id: string, cancel = false): Promise<void> {
+    const call = this.live.get(id);
+    if (call) {
+      clearTimeout(call.expiry);
+      if (cancel) call.cancel();
+      this.live.delete(id);
+    }
+    await this.kv.delete(NAMESPACE, id).catch(() => {});
+  }
+
+  get size(): number { return this.live.size; }
+
+  async close(): Promise<void> {
+    for (const id of [...this.live.keys()]) await this.drop(id, true);
+  }
+}

@@ -1,0 +1,28 @@
+/** portcullis serve: start the HTTP gateway, print where clients connect, close gracefully on SIGINT/SIGTERM. */
+import { parseArgs } from 'node:util';
+import type { ConfigOverride } from '../config/load.js';
+import { cliLogger, exitSoon, loadCliConfig } from './config.js';
+import { closeOnSignal } from './signals.js';
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'c' }, port: { type: 'string', short: 'p' }, host: { type: 'string' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  // Flags go through the same validation as the file (a non-loopback --host with auth "none" is refused too).
+  const overrides: ConfigOverride[] = [];
+  if (values.port !== undefined) {
+    overrides.push({ path: ['server', 'port'], value: /^\d+$/.test(values.port) ? Number(values.port) : values.port, origin: '--port' });
+  }
+  if (values.host !== undefined) overrides.push({ path: ['server', 'host'], value: values.host, origin: '--host' });
+
+  const config = await loadCliConfig(values.config, overrides);
+  // Loaded after the config is known to be valid: a bad file is reported without loading the whole gateway.
+  const { startGateway } = await import('../gateway.js');
+  const logger = cliLogger(config);
+  const gateway = await startGateway(config, { logger });
+  process.stdout.write(`Portcullis listening: ${gateway.url}\n`);
+  return exitSoon(await closeOnSignal(() => gateway.close(), logger));
+}

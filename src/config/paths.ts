@@ -1,0 +1,97 @@
+/**
+ * Paths into the config, in the three spellings we meet: segment arrays (our own walks), JSON Pointers (Ajv's
+ * instancePath) and the dotted form users read in messages. Also maps a path back to a line and column of the YAML.
+ */
+import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+
+export type Segment = string | number;
+
+const PLAIN_KEY = /^[A-Za-z0-9_$-]+$/;
+
+/** ["upstreams", "fs", "args", 0] -> "upstreams.fs.args[0]"; odd keys are quoted: env["A.B"]. */
+export function formatPath(segs: readonly Segment[]): string {
+  let out = '';
+  for (const s of segs) {
+    if (typeof s === 'number') out += `[${s}]`;
+    else if (PLAIN_KEY.test(s)) out += out ? `.${s}` : s;
+    else out += `[${JSON.stringify(s)}]`;
+  }
+  return out;
+}
+
+/** Ajv instancePath ("/upstreams/fs/args/0") -> segments; numbers for array indices, told apart by the data. */
+export function pointerToSegments(pointer: string, data: unknown): Segment[] {
+  if (pointer === '') return [];
+  const segs: Segment[] = [];
+  let cur: unknown = data;
+  for (const raw of pointer.slice(1).split('/')) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(cur)) {
+      const i = Number(key);
+      segs.push(i);
+      cur = cur[i];
+    } else {
+      segs.push(key);
+      cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[key] : undefined;
+    }
+  }
+  return segs;
+}
+
+export function segmentsToPointer(segs: readonly Segment[]): string {
+  return segs.map((s) => '/' + String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+}
+
+export interface Position {
+  line: number;
+  column: number;
+}
+
+/**
+ * Where a path is written in the file. With `key`, points at the key of the last segment (for "unknown key"
+ * messages); when the path is absent (a default, a missing key) points at the deepest ancestor that exists.
+ */
+export function locate(doc: Document, lc: LineCounter, segs: readonly Segment[], opts: { key?: boolean } = {}): Position | undefined {
+  let node: unknown = doc.contents;
+  let best: Node | undefined = isNode(node) ? node : undefined;
+  for (let i = 0; i < segs.length; i++) {
+    const seg = segs[i];
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      const last = i === segs.length - 1;
+      const key = isNode(pair.key) ? pair.key : undefined;
+      if (last && opts.key) return pos(lc, key ?? best);
+      // An empty value ("key:") has no useful range of its own; its key is where the user looks.
+      const value = isNode(pair.value) && !(isScalar(pair.value) && pair.value.value === null) ? pair.value : undefined;
+      node = pair.value;
+      best = value ?? key ?? best;
+      if (!value) break;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      node = node.items[seg];
+      if (!isNode(node)) break;
+      best = node;
+    } else break;
+  }
+  return pos(lc, best);
+}
+
+function isNode(n: unknown): n is Node {
+  return isScalar(n) || isMap(n) || isSeq(n) || isAlias(n);
+}
+
+function pos(lc: LineCounter, node: Node | undefined): Position | undefined {
+  const offset = node?.range?.[0];
+  if (offset === undefined) return undefined;
+  const { line, col } = lc.linePos(offset);
+  return { line, column: col };
+}
+
+/** A problem found on the data, before it is given a position in the file. */
+export interface PathIssue {
+  segs: Segment[];
+  /** Point at the key rather than the value (unknown keys, bad names). */
+  key?: boolean;
+  message: string;
+}

@@ -1,0 +1,132 @@
+/**
+ * The config `portcullis init` writes: two reference MCP servers (filesystem confined to ./sample, memory) and a
+ * virtual server aggregating both, so a new user sees the gateway work before writing any config.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { schemaJson } from './schema.js';
+
+export interface StarterCommand {
+  command: string;
+  args: string[];
+}
+
+/**
+ * Run an installed package's bin with `node` (fast, offline, same version as the gateway was tested with);
+ * fall back to `npx -y` when the package is not installed next to the gateway.
+ */
+export function resolveServerCommand(pkg: string): StarterCommand {
+  try {
+    const pkgJson = createRequire(import.meta.url).resolve(`${pkg}/package.json`);
+    const meta = JSON.parse(readFileSync(pkgJson, 'utf8')) as { bin?: string | Record<string, string> };
+    const bin = typeof meta.bin === 'string' ? meta.bin : Object.values(meta.bin ?? {})[0];
+    if (bin) return { command: 'node', args: [join(dirname(pkgJson), bin)] };
+  } catch {
+    // not installed: fall through
+  }
+  return { command: 'npx', args: ['-y', pkg] };
+}
+
+/** JSON strings are valid YAML double-quoted scalars: safe for any path. */
+const q = (s: string): string => JSON.stringify(s);
+
+const argLines = (args: readonly string[]): string => args.map((a) => `      - ${q(a)}`).join('\n');
+
+export function renderStarterConfig(fs: StarterCommand, memory: StarterCommand): string {
+  return `# yaml-language-server: $schema=./portcullis.schema.json
+#
+# Portcullis gateway configuration. Every key is described in docs/configuration.md (and shown on hover in
+# editors with YAML support). String values may use \${VAR} or \${VAR:-default} from the environment; write $\${
+# for a literal \${. Relative paths are resolved against this file's folder. Check it with: portcullis check
+
+# The HTTP listener MCP clients connect to.
+server:
+  host: 127.0.0.1   # loopback only: required while auth.mode is "none"
+  port: 8080        # 0 picks a free port
+  dataDir: ./data   # embedded database and generated keys
+
+# How clients authenticate. "none" is accepted only on a loopback address.
+auth:
+  mode: none
+
+# Where gateway state lives: "sqlite" (a file in dataDir) or "memory" (lost on restart).
+storage:
+  driver: sqlite
+
+# The MCP servers the gateway fronts, by name (letters, digits and "-").
+upstreams:
+  # Reads and writes files, confined to ./sample.
+  filesystem:
+    transport: stdio
+    command: ${q(fs.command)}
+    args:
+${argLines([...fs.args, './sample'])}
+    cwd: .          # so that ./sample is relative to this file
+    description: Files in ./sample
+
+  # A small knowledge graph the model can read and extend.
+  memory:
+    transport: stdio
+    command: ${q(memory.command)}
+    args:
+${argLines(memory.args)}
+    # Only the variables listed here reach the server (plus PATH and HOME). Set MEMORY_FILE_PATH to an
+    # absolute path to choose where the graph is stored; empty keeps the server's default.
+    env:
+      MEMORY_FILE_PATH: \${MEMORY_FILE_PATH:-}
+    description: Knowledge graph memory
+
+# Virtual servers aggregate upstreams behind one endpoint; their tools are named {upstream}__{tool}.
+virtualServers:
+  default:
+    upstreams: [filesystem, memory]
+    description: Files and memory together
+
+# JSON logs on stderr: trace, debug, info, warn, error, fatal or silent.
+logging:
+  level: info
+`;
+}
+
+export const STARTER_CONFIG: string = renderStarterConfig(
+  resolveServerCommand('@modelcontextprotocol/server-filesystem'),
+  resolveServerCommand('@modelcontextprotocol/server-memory'),
+);
+
+const SAMPLE_README = `This folder is served by the "filesystem" upstream in portcullis.yaml.
+The MCP server may read and write files here, and nowhere else.
+Try asking a connected client to list this folder or to create a note in it.
+`;
+
+export interface StarterResult {
+  configPath: string;
+  /** Files actually written; existing sample files and schema are left alone. */
+  written: string[];
+}
+
+/** Writes portcullis.yaml (never over an existing one unless force), sample/README.txt and the schema file. */
+export async function writeStarter(dir: string, opts: { force?: boolean } = {}): Promise<StarterResult> {
+  await mkdir(dir, { recursive: true });
+  const configPath = join(dir, 'portcullis.yaml');
+  const written: string[] = [];
+  const put = async (path: string, text: string, overwrite: boolean): Promise<boolean> => {
+    try {
+      // "wx" fails if the file exists: no window between an existence check and the write.
+      await writeFile(path, text, { flag: overwrite ? 'w' : 'wx' });
+      written.push(path);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
+    }
+  };
+  if (!(await put(configPath, STARTER_CONFIG, opts.force === true))) {
+    throw Object.assign(new Error(`${configPath} already exists (use --force to overwrite it)`), { code: 'EEXIST' });
+  }
+  await put(join(dir, 'portcullis.schema.json'), schemaJson(), opts.force === true);
+  await mkdir(join(dir, 'sample'), { recursive: true });
+  await put(join(dir, 'sample', 'README.txt'), SAMPLE_README, false);
+  return { configPath, written };
+}

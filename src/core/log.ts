@@ -1,0 +1,17 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/** Structured logs go to stderr so that the stdio transport keeps stdout for JSON-RPC. */
+export function createLogger(level: string = process.env.PORTCULLIS_LOG_LEVEL ?? 'info'): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'portcullis' },
+      redact: { paths: ['*.authorization', '*.headers.authorization', '*.env', '*.token', '*.secret'], censor: '[redacted]' },
+    },
+    pino.destination({ fd: 2, sync: false }),
+  );
+}
+
+export const silentLogger: Logger = pino({ level: 'silent' });

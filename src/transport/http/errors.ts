@@ -1,0 +1,18 @@
+/** Maps a failure to the JSON-RPC error and HTTP status a client gets. Internal detail never leaves. */
+import type { JsonRpcFailure, JsonRpcId } from '../../core/jsonrpc.js';
+import { failure } from '../../core/jsonrpc.js';
+import { isGatewayError, UpstreamRpcError } from '../../core/errors.js';
+import { ErrorCode, type Era } from '../../core/protocol.js';
+
+export function toFailure(e: unknown, id: JsonRpcId | null, era: Era): { status: number; body: JsonRpcFailure } {
+  if (isGatewayError(e)) {
+    let status = e.http;
+    if (era === 'modern' && e.rpc === ErrorCode.MethodNotFound) status = 404;
+    return { status, body: failure(id, e.rpc, e.publicMessage, e.data) };
+  }
+  if (e instanceof UpstreamRpcError) {
+    const status = era === 'modern' && e.error.code === ErrorCode.MethodNotFound ? 404 : 200;
+    return { status, body: failure(id, e.error.code, e.error.message, e.error.data) };
+  }
+  return { status: 500, body: failure(id, ErrorCode.InternalError, 'Internal error') };
+}

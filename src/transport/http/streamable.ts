@@ -1,0 +1,310 @@
+/**
+ * Streamable HTTP, both eras on one endpoint. The era is chosen per request as the versioning spec says:
+ * a request carrying `_meta["io.modelcontextprotocol/protocolVersion"]` is modern and served statelessly;
+ * `initialize` opens a legacy session; a request with Mcp-Session-Id belongs to its legacy session.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { JsonObject, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../core/jsonrpc.js';
+import { classify, failure, isObject, success } from '../../core/jsonrpc.js';
+import { GatewayError } from '../../core/errors.js';
+import { ErrorCode, HEADER, LEGACY_ONLY_METHODS, META, MODERN_VERSIONS, SUPPORTED_VERSIONS, eraOf, negotiateLegacy } from '../../core/protocol.js';
+import { metaOf } from '../../core/mcp.js';
+import type { Endpoint } from '../../endpoint/endpoint.js';
+import type { Gateway } from '../../gateway.js';
+import type { Principal } from '../../pipeline/context.js';
+import { LOCAL_PRINCIPAL } from '../../pipeline/stages/authenticate.js';
+import type { LegacySession } from '../session.js';
+import { checkLimits, parseJson, readBody } from './body.js';
+import { toFailure } from './errors.js';
+import { Responder } from './responder.js';
+import { checkStandardHeaders } from './modernHeaders.js';
+import { newContext } from './context.js';
+import { SseStream } from './sse.js';
+import { StreamLog } from './streamLog.js';
+import { openListen } from './listen.js';
+
+const PRIME_RETRY_MS = 1000;
+
+export class StreamableHttp {
+  /** Live stream logs of legacy sessions, so a Last-Event-ID resume can attach to the stream it continues. */
+  private readonly logs = new Map<string, StreamLog>();
+  private streamSeq = 0;
+
+  constructor(private readonly gw: Gateway) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse, ep: Endpoint): Promise<void> {
+    switch (req.method) {
+      case 'POST':
+        return this.post(req, res, ep);
+      case 'GET':
+        return this.get(req, res, ep);
+      case 'DELETE':
+        return this.delete(req, res, ep);
+      default:
+        res.setHeader('Allow', 'GET, POST, DELETE');
+        throw new GatewayError('PC_METHOD_NOT_ALLOWED');
+    }
+  }
+
+  /** Identity is a transport matter (tokens arrive in headers); without auth every caller is the local principal. */
+  private principal(_req: IncomingMessage): Principal {
+    return LOCAL_PRINCIPAL;
+  }
+
+  private async post(req: IncomingMessage, res: ServerResponse, ep: Endpoint): Promise<void> {
+    const accept = acceptOf(req);
+    if (!accept.json) throw new GatewayError('PC_BAD_ACCEPT');
+    if (!isJsonContentType(req.headers['content-type'])) throw new GatewayError('PC_BAD_CONTENT_TYPE');
+    const limits = this.gw.config.limits;
+    const body = parseJson(await readBody(req, limits.maxBodyBytes));
+    if (Array.isArray(body)) throw new GatewayError('PC_BATCH');
+    checkLimits(body, limits);
+    const kind = classify(body);
+    if (kind === 'invalid') {
+      const id = isObject(body) && (typeof body.id === 'string' || typeof body.id === 'number') ? body.id : null;
+      return sendJson(res, 400, failure(id, ErrorCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 message'));
+    }
+    const msg = body as JsonRpcMessage;
+    const principal = this.principal(req);
+    const sessionId = header(req, HEADER.sessionId);
+    const bodyVersion = 'method' in msg ? metaOf(msg.params)?.[META.protocolVersion] : undefined;
+
+    if (kind !== 'response' && bodyVersion !== undefined) return this.modern(req, res, ep, msg as JsonRpcRequest | JsonRpcNotification, bodyVersion, principal, accept.sse);
+    if (kind === 'request' && (msg as JsonRpcRequest).method === 'initialize') return this.initialize(req, res, ep, msg as JsonRpcRequest, principal);
+    if (sessionId !== undefined) return this.legacy(req, res, ep, msg, this.gw.sessions.get(sessionId, ep, principal.subject), accept.sse);
+    const headerVersion = header(req, HEADER.protocolVersion);
+    if (headerVersion !== undefined && eraOf(headerVersion) === 'modern' && kind !== 'response') {
+      return this.modern(req, res, ep, msg as JsonRpcRequest | JsonRpcNotification, undefined, principal, accept.sse);
+    }
+    throw new GatewayError('PC_SESSION_REQUIRED');
+  }
+
+  // ── modern era ──────────────────────────────────────────────────────────────────────────────────────────
+
+  private async modern(req: IncomingMessage, res: ServerResponse, ep: Endpoint, msg: JsonRpcRequest | JsonRpcNotification, bodyVersion: unknown, principal: Principal, sse: boolean): Promise<void> {
+    const id = 'id' in msg ? msg.id : null;
+    const meta = metaOf(msg.params);
+    const fail = (code: number, message: string, data?: unknown) => sendJson(res, 400, failure(id, code, message, data));
+    if (typeof bodyVersion !== 'string') return fail(ErrorCode.InvalidParams, `Invalid params: _meta["${META.protocolVersion}"] is required`);
+    if (!(MODERN_VERSIONS as readonly string[]).includes(bodyVersion)) {
+      return fail(ErrorCode.UnsupportedProtocolVersion, 'Unsupported protocol version', { supported: SUPPORTED_VERSIONS, requested: bodyVersion });
+    }
+    checkStandardHeaders(req.headers, msg, bodyVersion);
+    const caps = meta?.[META.clientCapabilities];
+    if (!isObject(caps)) return fail(ErrorCode.InvalidParams, `Invalid params: _meta["${META.clientCapabilities}"] is required`);
+    if (!('id' in msg)) {
+      res.writeHead(202).end();
+      return;
+    }
+    if (LEGACY_ONLY_METHODS.has(msg.method)) throw new GatewayError('PC_METHOD_NOT_FOUND', `${msg.method} does not exist in protocol ${bodyVersion}`);
+
+    const abort = new AbortController();
+    const clientInfo = isObject(meta?.[META.clientInfo]) ? (meta[META.clientInfo] as JsonObject) : undefined;
+    const logLevel = typeof meta?.[META.logLevel] === 'string' ? (meta[META.logLevel] as string) : undefined;
+    if (msg.method === 'subscriptions/listen') {
+      if (!sse) throw new GatewayError('PC_BAD_ACCEPT', 'subscriptions/listen answers with an event stream');
+      return openListen(this.gw, req, res, ep, msg);
+    }
+    const responder = new Responder(res, {
+      acceptsSse: sse,
+      maxBufferedBytes: this.gw.config.limits.sseBufferBytes,
+      headers: {},
+      // Modern era: closing the response stream is the cancellation signal.
+      onClientGone: () => abort.abort(),
+    });
+    const ctx = newContext(this.gw, {
+      request: msg, endpoint: ep, era: 'modern', protocolVersion: bodyVersion,
+      clientCapabilities: caps, clientInfo, logLevel, session: undefined, transport: 'http',
+      signal: abort.signal, principal,
+      channel: { notify: (n) => responder.send(n) },
+    });
+    try {
+      responder.finish(success(msg.id, await this.gw.run(ctx)));
+    } catch (e) {
+      const { status, body } = toFailure(e, msg.id, 'modern');
+      responder.finish(body, status);
+    }
+  }
+
+  // ── legacy era ──────────────────────────────────────────────────────────────────────────────────────────
+
+  private async initialize(req: IncomingMessage, res: ServerResponse, ep: Endpoint, msg: JsonRpcRequest, principal: Principal): Promise<void> {
+    const params = msg.params ?? {};
+    const capabilities = isObject(params.capabilities) ? params.capabilities : {};
+    const clientInfo = isObject(params.clientInfo) ? params.clientInfo : undefined;
+    const version = negotiateLegacy(params.protocolVersion);
+    const ctx = newContext(this.gw, {
+      request: msg, endpoint: ep, era: 'legacy', protocolVersion: version, clientCapabilities: capabilities,
+      clientInfo, logLevel: undefined, session: undefined, transport: 'http', signal: new AbortController().signal,
+      principal, channel: { notify: () => {} },
+    });
+    let result: JsonObject;
+    try {
+      result = await this.gw.run(ctx);
+    } catch (e) {
+      const { status, body } = toFailure(e, msg.id, 'legacy');
+      return sendJson(res, status, body);
+    }
+    const session = await this.gw.sessions.create(ep, principal.subject, String(result.protocolVersion), capabilities, clientInfo);
+    sendJson(res, 200, success(msg.id, result), { 'Mcp-Session-Id': session.id });
+  }
+
+  private async legacy(req: IncomingMessage, res: ServerResponse, ep: Endpoint, msg: JsonRpcMessage, session: LegacySession, sse: boolean): Promise<void> {
+    const v = header(req, HEADER.protocolVersion);
+    if (v !== undefined && eraOf(v) !== 'legacy') throw new GatewayError('PC_INVALID_REQUEST', `Bad Request: unsupported MCP-Protocol-Version '${v}' (supported: ${SUPPORTED_VERSIONS.join(', ')})`);
+    if (!('method' in msg)) {
+      session.resolveResponse(msg as JsonRpcResponse);
+      res.writeHead(202).end();
+      return;
+    }
+    if (!('id' in msg)) {
+      this.legacyNotification(session, msg);
+      res.writeHead(202).end();
+      return;
+    }
+    const request = msg as JsonRpcRequest;
+    const log = this.newLog(session);
+    const responder = new Responder(res, {
+      acceptsSse: sse,
+      maxBufferedBytes: this.gw.config.limits.sseBufferBytes,
+      headers: { 'Mcp-Session-Id': session.id },
+      log: sse ? log : undefined,
+      primeRetryMs: session.protocolVersion >= '2025-11-25' ? PRIME_RETRY_MS : undefined,
+    });
+    const abort = new AbortController();
+    const key = String(request.id);
+    session.inflight.set(key, abort);
+    const sink = (m: JsonRpcNotification | JsonRpcRequest) => { responder.send(m); return true; };
+    const ctx = newContext(this.gw, {
+      request, endpoint: ep, era: 'legacy', protocolVersion: session.protocolVersion,
+      clientCapabilities: session.clientCapabilities, clientInfo: session.clientInfo, logLevel: session.logLevel,
+      session, transport: 'http', signal: abort.signal, principal: LOCAL_PRINCIPAL,
+      channel: {
+        notify: (n) => responder.send(n),
+        request: (method, params, signal) => session.request(method, params, signal, sse ? sink : undefined),
+      },
+    });
+    try {
+      responder.finish(success(request.id, await this.gw.run(ctx)));
+    } catch (e) {
+      const { status, body } = toFailure(e, request.id, 'legacy');
+      // A cancelled request gets no response (the client said it no longer wants one).
+      if (abort.signal.aborted && !res.headersSent) { res.writeHead(204).end(); return; }
+      responder.finish(body, responder.streaming ? 200 : status);
+    } finally {
+      session.inflight.delete(key);
+      setTimeout(() => this.logs.delete(log.streamId), 60_000).unref();
+    }
+  }
+
+  private legacyNotification(session: LegacySession, n: JsonRpcNotification): void {
+    switch (n.method) {
+      case 'notifications/initialized':
+        session.initialized = true;
+        return;
+      case 'notifications/cancelled': {
+        const id = n.params?.requestId;
+        if (id !== undefined) session.inflight.get(String(id))?.abort();
+        return;
+      }
+      case 'notifications/roots/list_changed':
+        // Only dedicated (per-session) upstream connections know this client's roots.
+        for (const m of session.endpoint.members) {
+          if (m.config.connection === 'per-session') void m.acquire(session.id).then((c) => c.notify(n.method)).catch(() => {});
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private newLog(session: LegacySession): StreamLog {
+    const log = new StreamLog(this.gw.storage.events, session.id, `s${++this.streamSeq}`);
+    this.logs.set(log.streamId, log);
+    return log;
+  }
+
+  /** GET: the legacy standalone stream, or the resumption of a stream with Last-Event-ID. */
+  private async get(req: IncomingMessage, res: ServerResponse, ep: Endpoint): Promise<void> {
+    if (!acceptOf(req).sse) throw new GatewayError('PC_BAD_ACCEPT', 'GET needs Accept: text/event-stream');
+    const sessionId = header(req, HEADER.sessionId);
+    if (sessionId === undefined) {
+      res.setHeader('Allow', 'POST');
+      // Modern-era servers have no GET stream (405); legacy clients must name their session.
+      if (header(req, HEADER.protocolVersion) && eraOf(header(req, HEADER.protocolVersion)!) === 'modern') throw new GatewayError('PC_METHOD_NOT_ALLOWED');
+      throw new GatewayError('PC_SESSION_REQUIRED');
+    }
+    const session = this.gw.sessions.get(sessionId, ep, this.principal(req).subject);
+    const lastEventId = header(req, HEADER.lastEventId);
+    const maxBufferedBytes = this.gw.config.limits.sseBufferBytes;
+    if (lastEventId !== undefined) {
+      const replay = await this.gw.storage.events.replayAfter(session.id, lastEventId);
+      if (!replay) throw new GatewayError('PC_NOT_FOUND', 'unknown or expired Last-Event-ID');
+      const stream = new SseStream(res, { maxBufferedBytes, keepAliveMs: 15_000 }, { 'Mcp-Session-Id': session.id });
+      for (const e of replay.events) if (e.data) stream.send(e.data, e.eventId);
+      if (replay.streamId === 'standalone') return this.attachStandalone(session, stream);
+      const live = this.logs.get(replay.streamId);
+      if (live) live.attach(stream);
+      else stream.end(); // that stream already finished: everything it had was replayed
+      return;
+    }
+    if (session.standalone) {
+      res.writeHead(409, { 'Content-Type': 'application/json' }).end(JSON.stringify(failure(null, ErrorCode.InvalidRequest, 'Conflict: only one standalone SSE stream is allowed per session')));
+      return;
+    }
+    const stream = new SseStream(res, { maxBufferedBytes, keepAliveMs: 15_000 }, { 'Mcp-Session-Id': session.id });
+    this.attachStandalone(session, stream);
+  }
+
+  private attachStandalone(session: LegacySession, stream: SseStream): void {
+    const store = this.gw.storage.events;
+    let chain = Promise.resolve();
+    const sink = (m: JsonRpcMessage): boolean => {
+      if (stream.closed) return false;
+      const data = JSON.stringify(m);
+      chain = chain.then(async () => { const id = await store.append(session.id, 'standalone', data); stream.send(data, id); }).catch(() => {});
+      return true;
+    };
+    session.standalone = sink;
+    stream.prime(`${session.id}-open`);
+    res_onClose(stream, () => { if (session.standalone === sink) session.standalone = undefined; });
+    session.flushBacklog();
+  }
+
+  private async delete(req: IncomingMessage, res: ServerResponse, ep: Endpoint): Promise<void> {
+    const sessionId = header(req, HEADER.sessionId);
+    if (sessionId === undefined) throw new GatewayError('PC_SESSION_REQUIRED');
+    this.gw.sessions.get(sessionId, ep, this.principal(req).subject);
+    await this.gw.sessions.end(sessionId);
+    res.writeHead(200).end();
+  }
+}
+
+function res_onClose(stream: SseStream, fn: () => void): void {
+  const t = setInterval(() => { if (stream.closed) { clearInterval(t); fn(); } }, 1000);
+  t.unref();
+}
+
+export function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function acceptOf(req: IncomingMessage): { json: boolean; sse: boolean } {
+  const a = (req.headers.accept ?? '*/*').toLowerCase();
+  const types = a.split(',').map((t) => t.split(';')[0]!.trim());
+  const any = types.includes('*/*');
+  return { json: any || types.includes('application/json') || types.includes('application/*'), sse: types.includes('text/event-stream') };
+}
+
+/** Media type compared exactly (no substring matching: "application/jsonx" is not JSON). */
+function isJsonContentType(ct: string | undefined): boolean {
+  if (!ct) return false;
+  return ct.split(';')[0]!.trim().toLowerCase() === 'application/json';
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,166 @@
+/**
+ * An Upstream owns the connections to one configured server: a shared, multiplexed connection, or one per
+ * client session. It restarts dead connections with exponential backoff and reports its health, so that one
+ * failing server degrades only itself.
+ */
+import { EventEmitter } from 'node:events';
+import type { JsonObject, JsonRpcNotification } from '../core/jsonrpc.js';
+import type { Logger } from '../core/log.js';
+import type { UpstreamConfig } from '../config/types.js';
+import { GatewayError } from '../core/errors.js';
+import { UpstreamConnection, type ServerToClientHandler, type UpstreamInfo } from './connection.js';
+import type { UpstreamWire } from './wire.js';
+
+export type Health = 'starting' | 'ready' | 'degraded' | 'down' | 'closed';
+
+export interface UpstreamEvents {
+  /** An unsolicited notification; `sessionKey` is set for per-session connections. */
+  notification: [JsonRpcNotification, string | undefined];
+  health: [Health];
+}
+
+export interface UpstreamDeps {
+  logger: Logger;
+  createWire: (name: string, config: UpstreamConfig) => UpstreamWire;
+}
+
+const DEFAULT_RESTART = { maxRetries: 5, initialDelayMs: 500, maxDelayMs: 30_000 };
+
+export class Upstream extends EventEmitter<UpstreamEvents> {
+  private shared: UpstreamConnection | undefined;
+  private readonly perSession = new Map<string, UpstreamConnection>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private attempts = 0;
+  private _health: Health = 'starting';
+  private lastInfo: UpstreamInfo | undefined;
+  private lastError: string | undefined;
+  private closed = false;
+
+  constructor(readonly name: string, readonly config: UpstreamConfig, private readonly deps: UpstreamDeps) {
+    super();
+  }
+
+  get health(): Health { return this._health; }
+  get error(): string | undefined { return this.lastError; }
+  /** The most recent handshake result (capabilities, serverInfo), kept while the server is down. */
+  get info(): UpstreamInfo | undefined { return this.lastInfo; }
+
+  /** Connects the shared connection (or probes once for per-session upstreams) without failing the gateway. */
+  async start(): Promise<void> {
+    try {
+      if (this.config.connection === 'shared') await this.sharedConnection();
+      else {
+        const probe = this.newConnection(undefined);
+        try { this.lastInfo = await probe.connect(); this.setHealth('ready'); } finally { await probe.close(); }
+      }
+    } catch (e) {
+      this.lastError = (e as Error).message;
+      this.deps.logger.warn({ upstream: this.name, err: this.lastError }, 'upstream not available at start');
+    }
+  }
+
+  /**
+   * The connection to use for a call. `sessionKey` identifies the client session for per-session upstreams;
+   * `onUnclaimed` answers server-to-client requests not tied to a call (e.g. roots/list) on that connection.
+   */
+  async acquire(sessionKey?: string, onUnclaimed?: ServerToClientHandler): Promise<UpstreamConnection> {
+    if (this.closed) throw new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${this.name} is shut down`);
+    if (this.config.connection === 'shared' || sessionKey === undefined) return this.sharedConnection();
+    let c = this.perSession.get(sessionKey);
+    if (!c || c.state === 'down' || c.state === 'closed') {
+      c = this.newConnection(onUnclaimed, sessionKey);
+      this.perSession.set(sessionKey, c);
+    }
+    await c.connect();
+    return c;
+  }
+
+  /** Ends a client session's dedicated connection. */
+  async release(sessionKey: string): Promise<void> {
+    const c = this.perSession.get(sessionKey);
+    if (!c) return;
+    this.perSession.delete(sessionKey);
+    await c.close();
+  }
+
+  private async sharedConnection(): Promise<UpstreamConnection> {
+    if (!this.shared || this.shared.state === 'down' || this.shared.state === 'closed') {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      this.shared = this.newConnection(undefined);
+    }
+    const c = this.shared;
+    try {
+      await c.connect();
+      return c;
+    } catch (e) {
+      this.lastError = (e as Error).message;
+      throw new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${this.name}: ${this.lastError}`, { cause: e });
+    }
+  }
+
+  private newConnection(onUnclaimed: ServerToClientHandler | undefined, sessionKey?: string): UpstreamConnection {
+    const wire = this.deps.createWire(this.name, this.config);
+    const c = new UpstreamConnection(wire, {
+      name: this.name,
+      protocol: this.config.protocol,
+      timeoutMs: this.config.timeoutMs,
+      logger: this.deps.logger,
+      fallbackServerRequest: onUnclaimed,
+    });
+    c.on('notification', (n) => this.emit('notification', n, sessionKey));
+    c.on('state', (s, err) => {
+      if (s === 'ready') {
+        this.lastInfo = c.info;
+        this.attempts = 0;
+        this.lastError = undefined;
+        if (sessionKey === undefined || this.config.connection !== 'shared') this.setHealth('ready');
+      } else if (s === 'down' && c === this.shared && !this.closed) {
+        this.lastError = err?.message ?? this.lastError;
+        this.setHealth(this.lastInfo ? 'degraded' : 'down');
+        this.scheduleRestart();
+      } else if (s === 'down' && sessionKey !== undefined) {
+        this.perSession.delete(sessionKey);
+      }
+    });
+    return c;
+  }
+
+  /** Restart a dead shared connection with exponential backoff; after maxRetries, wait for the next call. */
+  private scheduleRestart(): void {
+    const r = this.config.transport === 'stdio' ? this.config.restart : DEFAULT_RESTART;
+    if (this.retryTimer || this.attempts >= r.maxRetries) {
+      if (this.attempts >= r.maxRetries) this.setHealth('down');
+      return;
+    }
+    const delay = Math.min(r.initialDelayMs * 2 ** this.attempts, r.maxDelayMs);
+    this.attempts++;
+    this.deps.logger.info({ upstream: this.name, attempt: this.attempts, delayMs: delay }, 'restarting upstream');
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.sharedConnection().catch(() => { /* state handler schedules the next attempt */ });
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private setHealth(h: Health): void {
+    if (this._health === h || this._health === 'closed') return;
+    this._health = h;
+    this.emit('health', h);
+  }
+
+  /** Capabilities as last seen, or an empty set when the server was never reached. */
+  get capabilities(): JsonObject { return this.lastInfo?.capabilities ?? {}; }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    const all = [this.shared, ...this.perSession.values()].filter((c): c is UpstreamConnection => !!c);
+    this.perSession.clear();
+    this.shared = undefined;
+    await Promise.allSettled(all.map((c) => c.close()));
+    this.setHealth('closed');
+    this._health = 'closed';
+    this.removeAllListeners();
+  }
+}

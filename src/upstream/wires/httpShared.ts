@@ -1,0 +1,126 @@
+/** Helpers shared by the two HTTP-based wires (Streamable HTTP and the deprecated HTTP+SSE). */
+import { Pool, type Dispatcher } from 'undici';
+import { classify, failure, isObject, type JsonRpcFailure, type JsonRpcId, type JsonRpcMessage } from '../../core/jsonrpc.js';
+import { ErrorCode } from '../../core/protocol.js';
+import type { TransportFailureData } from '../wire.js';
+
+export type ResponseBody = Dispatcher.ResponseData['body'];
+
+/** A non-2xx answer to a notification/response/GET, reported through onerror or a rejected promise. */
+export class UpstreamHttpError extends Error {
+  constructor(message: string, readonly httpStatus?: number, readonly sessionExpired = false) {
+    super(message);
+    this.name = 'UpstreamHttpError';
+  }
+}
+
+/** A keep-alive pool for one origin. Unlimited connections: each in-flight SSE response holds one. */
+export function createPool(url: URL, connections?: number): Pool {
+  return new Pool(url.origin, {
+    connections: connections ?? null,
+    keepAliveTimeout: 30_000,
+    // Streams can stay silent for long; the caller's abort signal (request timeouts) bounds them instead.
+    bodyTimeout: 0,
+  });
+}
+
+/** The synthetic failure the wire contract promises for an undeliverable request. */
+export function transportFailure(
+  id: JsonRpcId,
+  message: string,
+  extra: Omit<TransportFailureData, 'transport'> = {},
+): JsonRpcFailure {
+  const data: TransportFailureData = { transport: true, ...extra };
+  return failure(id, ErrorCode.UpstreamUnavailable, message, data);
+}
+
+export function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function mediaType(headers: Dispatcher.ResponseData['headers']): string {
+  return (header(headers, 'content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
+}
+
+/** Reads a body as UTF-8, refusing more than `max` bytes. */
+export async function readText(body: ResponseBody, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      body.destroy();
+      throw new Error(`response body exceeds ${max} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+/** Best-effort drain so the socket returns to the pool; errors are irrelevant here. */
+export function discard(body: ResponseBody): void {
+  body.dump().catch(() => {});
+}
+
+/** Parses a JSON body into the valid JSON-RPC messages it holds (single or batch); `bad` counts the rest. */
+export function parseMessages(text: string): { messages: JsonRpcMessage[]; bad: number } {
+  const parsed: unknown = JSON.parse(text);
+  const messages: JsonRpcMessage[] = [];
+  let bad = 0;
+  for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
+    if (classify(m) === 'invalid') bad++;
+    else messages.push(m as JsonRpcMessage);
+  }
+  return { messages, bad };
+}
+
+/** A JSON-RPC error object in an HTTP error body, if there is one (servers often send it with `id: null`). */
+export function errorBodyOf(text: string): JsonRpcFailure | undefined {
+  try {
+    const { messages } = parseMessages(text);
+    const m = messages[0];
+    return m && 'error' in m && isObject(m.error) ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Lower-cases configured header names so protocol headers set later replace them instead of duplicating. */
+export function normalizeHeaders(headers: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) out[k.toLowerCase()] = v;
+  return out;
+}
+
+/** Waits `ms` unless `signal` aborts first; resolves false when aborted. Never leaves a timer behind. */
+export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * An AbortController tied to an optional caller signal. `release()` detaches it so long-lived caller signals
+ * do not accumulate listeners.
+ */
+export function linkedController(signal?: AbortSignal): { ctl: AbortController; release: () => void } {
+  const ctl = new AbortController();
+  if (!signal) return { ctl, release: () => {} };
+  if (signal.aborted) {
+    ctl.abort(signal.reason);
+    return { ctl, release: () => {} };
+  }
+  const onAbort = (): void => ctl.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  return { ctl, release: () => signal.removeEventListener('abort', onAbort) };
+}
