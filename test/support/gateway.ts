@@ -1,0 +1,66 @@
+/** Starts a real gateway on an ephemeral loopback port from inline YAML, with in-memory storage. */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../../src/config/load.js';
+import { startGateway, type RunningGateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/core/log.js';
+import { createMemoryStorage } from '../../src/storage/memory.js';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const require = createRequire(import.meta.url);
+
+/** Absolute path of an npm package's bin entry (e.g. the real MCP servers used in tests). */
+export function binOf(pkg: string, bin?: string): string {
+  const pj = require.resolve(`${pkg}/package.json`);
+  const meta = require(pj) as { bin: string | Record<string, string> };
+  const rel = typeof meta.bin === 'string' ? meta.bin : bin ? meta.bin[bin]! : Object.values(meta.bin)[0]!;
+  return join(dirname(pj), rel);
+}
+
+export const TSX_IMPORT = ['--import', 'tsx'];
+
+/** `node --import tsx <fixture>` as a YAML flow sequence of args. */
+export function fixtureArgs(file: string, ...extra: string[]): string {
+  return JSON.stringify([...TSX_IMPORT, join(ROOT, file), ...extra]);
+}
+
+export async function startTestGateway(yaml: string, env: Record<string, string> = {}): Promise<RunningGateway> {
+  const config = parseConfig(`server: { port: 0, dataDir: ${JSON.stringify(join(ROOT, 'data', 'test'))} }\n${yaml}`, {
+    source: 'test', env: { ...process.env, ...env } as Record<string, string>,
+  });
+  return startGateway(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), storage: createMemoryStorage({ replayEvents: 256 }) });
+}
+
+/** A raw JSON-RPC POST, for tests that check exact wire behaviour. */
+export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; text: string; json: () => any }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: () => parseMaybeSse(text) };
+}
+
+/** Parses a JSON body, or the last JSON-RPC response of an SSE body. */
+export function parseMaybeSse(text: string): any {
+  if (!text.startsWith('event:') && !text.startsWith('id:') && !text.startsWith('retry:') && !text.startsWith(':')) return JSON.parse(text);
+  const events = text.split(/\n\n/).map((e) => e.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n')).filter(Boolean);
+  const msgs = events.map((d) => JSON.parse(d));
+  return msgs.find((m) => 'result' in m || 'error' in m) ?? msgs.at(-1);
+}
+
+export const MODERN = '2026-07-28';
+
+/** Body `_meta` and headers of a well-formed modern request. */
+export function modern(method: string, params: Record<string, unknown> = {}, id: number | string = 1, caps: Record<string, unknown> = {}) {
+  const body = {
+    jsonrpc: '2.0', id, method,
+    params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': caps, 'io.modelcontextprotocol/clientInfo': { name: 'test', version: '1' } } },
+  };
+  const headers: Record<string, string> = { 'mcp-protocol-version': MODERN, 'mcp-method': method };
+  const name = (params.name ?? params.uri) as string | undefined;
+  if (name !== undefined && ['tools/call', 'prompts/get', 'resources/read'].includes(method)) headers['mcp-name'] = name;
+  return { body, headers };
+}
