@@ -1,0 +1,93 @@
+/**
+ * Server-to-client requests through the gateway, in both client eras, against a real legacy upstream
+ * (server-everything sends elicitation/create, sampling/createMessage and roots/list mid-call):
+ *  - a legacy client receives them as ordinary server-to-client requests on its session;
+ *  - a modern client receives them inside input_required results and answers by retrying (era bridging).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { binOf, modern, post, startTestGateway } from './support/gateway.js';
+import type { RunningGateway } from '../src/gateway.js';
+
+let gw: RunningGateway;
+before(async () => {
+  gw = await startTestGateway(`
+upstreams:
+  everything:
+    transport: stdio
+    command: ${process.execPath}
+    args: [${JSON.stringify(binOf('@modelcontextprotocol/server-everything'))}, stdio]
+    connection: per-session
+`);
+});
+after(async () => { await gw?.close(); });
+
+const url = () => `${gw.url}/servers/everything/mcp`;
+
+async function connect(era: 'legacy' | 'modern'): Promise<{ c: Client; seen: string[] }> {
+  const seen: string[] = [];
+  const c = new Client({ name: 'bridge-test', version: '1' }, {
+    capabilities: { elicitation: { form: {} }, sampling: {}, roots: { listChanged: true } },
+    ...(era === 'modern' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {}),
+  });
+  c.setRequestHandler('elicitation/create', async () => { seen.push('elicitation'); return { action: 'accept', content: { name: 'Ada Lovelace', check: true, email: 'ada@example.com' } }; });
+  c.setRequestHandler('sampling/createMessage', async () => { seen.push('sampling'); return { model: 'test-model', role: 'assistant', content: { type: 'text', text: 'sampled answer' } }; });
+  c.setRequestHandler('roots/list', async () => { seen.push('roots'); return { roots: [{ uri: 'file:///projects/demo', name: 'demo' }] }; });
+  await c.connect(new StreamableHTTPClientTransport(new URL(url())));
+  return { c, seen };
+}
+
+for (const era of ['legacy', 'modern'] as const) {
+  describe(`${era} client, legacy upstream`, () => {
+    test('elicitation mid-call reaches the client and its answer completes the call', async () => {
+      const { c, seen } = await connect(era);
+      try {
+        const r = await c.callTool({ name: 'trigger-elicitation-request', arguments: {} });
+        assert.ok(seen.includes('elicitation'));
+        assert.match(JSON.stringify(r.content), /Ada Lovelace/);
+      } finally { await c.close(); }
+    });
+    test('sampling mid-call reaches the client and its answer completes the call', async () => {
+      const { c, seen } = await connect(era);
+      try {
+        const r = await c.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hello', maxTokens: 10 } });
+        assert.ok(seen.includes('sampling'));
+        assert.match(JSON.stringify(r.content), /sampled answer/);
+      } finally { await c.close(); }
+    });
+  });
+}
+
+describe('modern client, raw wire', () => {
+  test('input_required carries the upstream request; a tampered or foreign requestState is refused', async () => {
+    const caps = { elicitation: { form: {} } };
+    const first = modern('tools/call', { name: 'trigger-elicitation-request', arguments: {} }, 1, caps);
+    const r1 = (await post(url(), first.body, first.headers)).json().result;
+    assert.equal(r1.resultType, 'input_required');
+    const [key, req] = Object.entries(r1.inputRequests as Record<string, { method: string }>)[0]!;
+    assert.equal(req.method, 'elicitation/create');
+    assert.match(r1.requestState, /^pc1\./);
+
+    const tampered = modern('tools/call', { name: 'trigger-elicitation-request', arguments: {}, inputResponses: {}, requestState: `${r1.requestState.slice(0, -2)}AA` }, 2, caps);
+    const bad = (await post(url(), tampered.body, tampered.headers)).json();
+    assert.equal(bad.error.code, -32602);
+
+    const otherCall = modern('tools/call', { name: 'echo', arguments: { message: 'x' }, requestState: r1.requestState }, 3, caps);
+    assert.equal((await post(url(), otherCall.body, otherCall.headers)).json().error.code, -32602, 'state bound to the original request');
+
+    const retry = modern('tools/call', { name: 'trigger-elicitation-request', arguments: {}, inputResponses: { [key]: { action: 'accept', content: { name: 'Grace Hopper', check: true, email: 'g@example.com' } } }, requestState: r1.requestState }, 4, caps);
+    const done = (await post(url(), retry.body, retry.headers)).json().result;
+    assert.equal(done.resultType, 'complete');
+    assert.match(JSON.stringify(done.content), /Grace Hopper/);
+
+    const replay = (await post(url(), retry.body, retry.headers)).json();
+    assert.equal(replay.error?.code, -32602, 'a finished held call cannot be resumed again');
+  });
+
+  test('a client that did not declare elicitation is not asked; the upstream gets a refusal', async () => {
+    const first = modern('tools/call', { name: 'trigger-elicitation-request', arguments: {} }, 1, {});
+    const r = (await post(url(), first.body, first.headers)).json();
+    assert.notEqual(r.result?.resultType, 'input_required');
+  });
+});
