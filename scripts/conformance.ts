@@ -431,7 +431,10 @@ export function formatReport(result: ConformanceRunResult): string {
   section('Problems:', result.problems);
   lines.push(`Results: ${result.resultsDir}`);
   lines.push(`Scored scenarios: ${result.scored.passed}/${result.scored.total} passing — ${result.ok ? 'PASS' : 'FAIL'}`);
-  lines.push(`conformance: ${result.scored.passed} passed, ${result.scored.failed} failed`);
+  // The closing line counts everything that fails the run, not only failing scenarios.
+  const failingScenarios = new Set(result.unexpectedFailures.map(item => item.split(':')[0]));
+  const failed = failingScenarios.size + result.staleEntries.length + result.problems.length;
+  lines.push(`conformance: ${result.scored.total - failingScenarios.size} passed, ${failed} failed`);
   return lines.join('\n');
 }
 

@@ -21,6 +21,7 @@ import type { RequestContext } from './pipeline/context.js';
 import { audit } from './pipeline/stages/audit.js';
 import { authenticate } from './pipeline/stages/authenticate.js';
 import { route } from './pipeline/stages/route.js';
+import { validate } from './pipeline/stages/validate.js';
 import { upstreamStage } from './pipeline/stages/upstream.js';
 import { SessionManager } from './transport/session.js';
 import { startHttpServer, type HttpServerHandle } from './transport/http/server.js';
@@ -60,7 +61,7 @@ export class Gateway {
       // Per-session upstream connections end with their session.
       await Promise.allSettled(s.endpoint.members.map((m) => m.release(s.id)));
     });
-    this.run = compose([audit, authenticate, route, upstreamStage({ codec: this.codec, held: this.held, hub: this.hub })]);
+    this.run = compose([audit, authenticate, route, validate, upstreamStage({ codec: this.codec, held: this.held, hub: this.hub })]);
   }
 
   static async create(config: GatewayConfig, opts: GatewayOptions): Promise<Gateway> {

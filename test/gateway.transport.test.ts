@@ -151,7 +151,7 @@ describe('modern era (2026-07-28) on the same endpoint', () => {
   });
   test('header/body mismatches → 400 -32020', async () => {
     const { body, headers } = modern('tools/call', { name: 'echo', arguments: { text: 'x' } });
-    for (const h of [{ 'mcp-method': 'tools/list' }, { 'mcp-name': 'other' }, { 'mcp-protocol-version': '2025-11-25' }]) {
+    for (const h of [{ 'mcp-method': 'tools/list' }, { 'mcp-name': 'other' }, { 'mcp-protocol-version': '2025-11-25' }] as Array<Record<string, string>>) {
       const r = await post(url, body, { ...headers, ...h });
       assert.equal(r.status, 400, JSON.stringify(h));
       assert.equal(r.json().error.code, -32020);

@@ -2,6 +2,7 @@
  * The one context every pipeline stage receives. Transports fill in the wire facts (era, version,
  * capabilities, the channel back to the client); stages add what they decide (principal, route).
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../core/jsonrpc.js';
 import type { Era } from '../core/protocol.js';
 import type { Logger } from '../core/log.js';
@@ -68,6 +69,8 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   readonly channel: ClientChannel;
   readonly startedAt: number;
+  /** Modern-era HTTP requests: the headers, for validating mirrored parameters (Mcp-Param-*). */
+  readonly httpHeaders?: IncomingHttpHeaders | undefined;
   log: Logger;
   principal: Principal | undefined;
   route: Route | undefined;

@@ -5,9 +5,10 @@
  *   → audit          wraps everything below: records outcome and latency of every request
  *   → authenticate   attaches the principal (the local principal on loopback without auth; OAuth comes later)
  *   → route          resolves which upstream(s) serve the request and translates namespaced names
+ *   → validate       checks what body and transport claim together (Mcp-Param-* mirrors)
  *   → upstream       calls the upstream(s), bridges eras (MRTR ⇄ server-to-client requests), maps results
  *
- * Later stages slot in between route and upstream in this order: policy → validation → approval → credentials,
+ * Later stages slot in around validate in this order: policy → validate → approval → credentials,
  * and guardrails between upstream and audit. Every rejection names the stage that made it (GatewayError.stage).
  */
 import type { JsonObject } from '../core/jsonrpc.js';

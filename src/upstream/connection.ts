@@ -35,6 +35,8 @@ export interface CallOptions {
   clientCapabilities?: JsonObject | undefined;
   /** Modern upstream: forward the caller's requested log level. */
   logLevel?: string | undefined;
+  /** Extra HTTP headers for this request (modern HTTP upstreams: Mcp-Param-* mirrors). */
+  headers?: Record<string, string> | undefined;
 }
 
 interface Pending {
@@ -226,7 +228,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
       entry.resolve = (r) => { cleanup(); resolve(r); };
       entry.reject = (e) => { cleanup(); reject(e); };
       const msg: JsonRpcRequest = { jsonrpc: '2.0', id, method, params: out };
-      this.wire.send(msg, { signal: entry.abort.signal }).catch((e: Error) => {
+      this.wire.send(msg, { signal: entry.abort.signal, ...(opts.headers ? { headers: opts.headers } : {}) }).catch((e: Error) => {
         entry.reject(new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${this.opts.name}: ${e.message}`, { cause: e }));
       });
     });

@@ -10,6 +10,7 @@ import type { UpstreamConfig } from '../config/types.js';
 import { GatewayError } from '../core/errors.js';
 import { UpstreamConnection, type ServerToClientHandler, type UpstreamInfo } from './connection.js';
 import type { UpstreamWire } from './wire.js';
+import { ToolCatalog } from './toolCatalog.js';
 
 export type Health = 'starting' | 'ready' | 'degraded' | 'down' | 'closed';
 
@@ -35,9 +36,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   private lastInfo: UpstreamInfo | undefined;
   private lastError: string | undefined;
   private closed = false;
+  readonly tools: ToolCatalog;
 
   constructor(readonly name: string, readonly config: UpstreamConfig, private readonly deps: UpstreamDeps) {
     super();
+    this.tools = new ToolCatalog(name, deps.logger);
   }
 
   get health(): Health { return this._health; }
@@ -108,7 +111,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       logger: this.deps.logger,
       fallbackServerRequest: onUnclaimed,
     });
-    c.on('notification', (n) => this.emit('notification', n, sessionKey));
+    c.on('notification', (n) => {
+      if (n.method === 'notifications/tools/list_changed') this.tools.forget();
+      this.emit('notification', n, sessionKey);
+    });
     c.on('state', (s, err) => {
       if (s === 'ready') {
         this.lastInfo = c.info;
@@ -147,6 +153,19 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (this._health === h || this._health === 'closed') return;
     this._health = h;
     this.emit('health', h);
+  }
+
+  /** Fetches every page of tools/list so the catalog knows each tool's header mirrors. */
+  async loadTools(): Promise<void> {
+    const conn = await this.acquire();
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await conn.request('tools/list', cursor === undefined ? {} : { cursor });
+      this.tools.admit(Array.isArray(page.tools) ? page.tools : []);
+      cursor = typeof page.nextCursor === 'string' ? page.nextCursor : undefined;
+    } while (cursor !== undefined && ++pages < 100);
+    this.tools.markComplete();
   }
 
   /** Capabilities as last seen, or an empty set when the server was never reached. */

@@ -17,6 +17,8 @@ export interface WireContext {
 export interface SendOptions {
   /** Aborting closes the request's HTTP stream (the modern era's cancellation signal). */
   signal?: AbortSignal;
+  /** HTTP: extra headers for this message (Mcp-Param-* mirrors of a modern tools/call). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export interface UpstreamWire {

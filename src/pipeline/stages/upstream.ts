@@ -24,6 +24,7 @@ import type { NamedStage } from '../pipeline.js';
 import type { NotificationHub } from '../../endpoint/notifications.js';
 import type { RequestContext } from '../context.js';
 import { clientSupports, logAllowed } from '../clientCapabilities.js';
+import { headersFor } from '../../endpoint/paramHeaders.js';
 
 export interface UpstreamStageDeps {
   codec: RequestStateCodec;
@@ -48,7 +49,8 @@ export function upstreamStage(deps: UpstreamStageDeps): NamedStage {
           result = await mergedList(r.method, ctx.endpoint.members, r.cursor, async (m, cursor) => {
             const conn = await acquire(ctx, m);
             const params: JsonObject = cursor === undefined ? {} : { cursor };
-            return conn.request(r.method, params, callOptions(ctx));
+            const page = await conn.request(r.method, params, callOptions(ctx));
+            return r.method === 'tools/list' ? admitTools(m, page, cursor) : page;
           });
           break;
         case 'broadcast':
@@ -174,7 +176,9 @@ async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstrea
   const relayRequests = upstreamEra === 'legacy' && ctx.channel.request
     ? (req: JsonRpcRequest, signal: AbortSignal) => ctx.channel.request!(req.method, req.params, signal)
     : undefined;
-  let result = await conn.request(method, params, callOptions(ctx, relayRequests));
+  const options = { ...callOptions(ctx, relayRequests), headers: await mirroredHeaders(up, conn, method, params) };
+  let result = await conn.request(method, params, options);
+  if (method === 'tools/list') result = admitTools(up, result, typeof params.cursor === 'string' ? params.cursor : undefined);
   if (result.resultType !== 'input_required') return result;
   if (!mrtr) throw new GatewayError('PC_INTERNAL', `${up.name} answered ${method} with input_required`);
 
@@ -183,6 +187,20 @@ async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstrea
     return { ...result, requestState: sealed };
   }
   return fulfilForLegacyClient(ctx, deps, conn, method, params, result);
+}
+
+/** Drops tool definitions with invalid x-mcp-header annotations and remembers the valid ones' mirrors. */
+function admitTools(up: Upstream, page: JsonObject, cursor: string | undefined): JsonObject {
+  const tools = up.tools.admit(Array.isArray(page.tools) ? page.tools : []);
+  if (cursor === undefined && typeof page.nextCursor !== 'string') up.tools.markComplete();
+  return { ...page, tools };
+}
+
+/** Modern HTTP upstreams get the Mcp-Param-* headers their tool declares. */
+async function mirroredHeaders(up: Upstream, conn: UpstreamConnection, method: string, params: JsonObject): Promise<Record<string, string> | undefined> {
+  if (method !== 'tools/call' || conn.info?.era !== 'modern' || up.config.transport !== 'http' || typeof params.name !== 'string') return undefined;
+  const specs = await up.tools.specsFor(params.name, () => up.loadTools());
+  return specs.length ? headersFor(specs, isObject(params.arguments) ? params.arguments : undefined) : undefined;
 }
 
 /** A modern upstream asked for input; a legacy client gets real server-to-client requests, then the call is retried. */

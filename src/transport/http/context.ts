@@ -18,6 +18,7 @@ export interface ContextInit {
   signal: AbortSignal;
   channel: ClientChannel;
   principal: Principal | undefined;
+  httpHeaders?: import('node:http').IncomingHttpHeaders | undefined;
 }
 
 export function newContext(gw: Gateway, init: ContextInit): RequestContext {

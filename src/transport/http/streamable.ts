@@ -115,7 +115,7 @@ export class StreamableHttp {
     const ctx = newContext(this.gw, {
       request: msg, endpoint: ep, era: 'modern', protocolVersion: bodyVersion,
       clientCapabilities: caps, clientInfo, logLevel, session: undefined, transport: 'http',
-      signal: abort.signal, principal,
+      signal: abort.signal, principal, httpHeaders: req.headers,
       channel: { notify: (n) => responder.send(n) },
     });
     try {

@@ -125,6 +125,7 @@ export class HttpWire implements UpstreamWire {
       const field = nameFieldOf(message.method);
       const value = field ? message.params?.[field] : undefined;
       if (typeof value === 'string') headers[HEADER.name] = encodeHeaderValue(value);
+      if (opts?.headers) for (const [k, v] of Object.entries(opts.headers)) headers[k.toLowerCase()] = v;
     } else {
       ex.sentSession = this.legacyHeaders(headers);
     }
