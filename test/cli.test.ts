@@ -122,7 +122,7 @@ describe('portcullis serve', () => {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await new Promise<void>((resolve, reject) => {
+    const printed = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no URL printed; stderr: ${stderr}`)), 20_000);
       child.stdout.on('data', (d: Buffer) => {
         stdout += d.toString();
@@ -133,8 +133,18 @@ describe('portcullis serve', () => {
       });
       child.on('exit', () => reject(new Error(`exited early; stderr: ${stderr}`)));
     });
-    assert.match(stdout, /^Portcullis listening: http:\/\/127\.0\.0\.1:\d+\/\S*\n$/);
-    child.kill('SIGINT');
-    assert.equal(await exited, 0, stderr);
+    await printed.catch((e: unknown) => {
+      child.kill('SIGKILL');
+      throw e;
+    });
+    try {
+      assert.match(stdout, /^Portcullis listening: http:\/\/127\.0\.0\.1:\d+\S*\n/);
+    } finally {
+      child.kill('SIGINT');
+    }
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const code = await exited;
+    clearTimeout(killer);
+    assert.equal(code, 0, `graceful close failed; stderr: ${stderr}`);
   });
 });

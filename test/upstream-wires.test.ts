@@ -76,6 +76,9 @@ class Inbox {
 }
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+async function poll(probe: () => boolean, what: string, ms = 5000): Promise<void> {
+  for (const end = Date.now() + ms; !probe(); await delay(20)) if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+}
 const req = (id: JsonRpcId, method: string, params?: Record<string, unknown>): JsonRpcMessage =>
   (params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params });
 const initialize = (id: JsonRpcId, protocolVersion = '2025-11-25'): JsonRpcMessage =>
@@ -257,7 +260,7 @@ describe('StdioWire', () => {
       const inbox = new Inbox(wire);
       await wire.start();
       const { m } = await inbox.until(() => inbox.messages[0], 'env message');
-      const params = (m as { params: { keys: string[]; v: string } }).params;
+      const params = (m as unknown as { params: { keys: string[]; v: string } }).params;
       const expected = ['PATH', 'HOME'].filter((k) => process.env[k] !== undefined).concat('CONFIGURED');
       assert.deepEqual(params.keys.sort(), expected.sort());
       assert.equal(params.v, 'yes');
@@ -286,16 +289,22 @@ describe('StdioWire', () => {
     const inbox = new Inbox(wire);
     await wire.start();
     await inbox.until(() => inbox.messages.length === 2, 'two ok messages');
-    assert.deepEqual(inbox.messages.map((x) => (x.m as { params: { n: number } }).params.n), [1, 2]);
+    assert.deepEqual(inbox.messages.map((x) => (x.m as unknown as { params: { n: number } }).params.n), [1, 2]);
     assert.equal(inbox.errors.length, 2);
     assert.match(inbox.errors[0]!.message, /non-JSON line: Server starting/);
     assert.match(inbox.errors[1]!.message, /overlong line/);
-    await inbox.until(() => lines.filter((l) => l.msg === 'upstream stderr').length === 2, 'stderr logs');
+    await poll(() => lines.filter((l) => l.msg === 'upstream stderr').length === 2, 'stderr logs');
     const logged = lines.filter((l) => l.msg === 'upstream stderr');
     assert.equal(logged[0]!.upstream, 'junky');
     assert.equal(logged[0]!.truncated, true);
+    assert.equal(logged[0]!.stderr, `warning: ${'z'.repeat(23)}`);
     assert.equal(logged[1]!.stderr, 'second line');
+    const pid = wire.pid!;
+    const t0 = Date.now();
     await wire.close(); // the child ignores stdin EOF: SIGTERM after the default 2 s
+    assert.ok(Date.now() - t0 >= 1900, 'SIGTERM came after the 2 s grace');
+    assert.equal(alive(pid), false);
+    assert.equal(inbox.closes.length, 0);
   });
 
   test('writes respect backpressure (large echo traffic)', async () => {
@@ -360,6 +369,9 @@ describe('StdioWire', () => {
 
 // ---------------------------------------------------------------------------------------------- SDK servers
 
+/** progressTokens of 'progress' calls that saw their cancellation signal fire. */
+const cancelledCalls: unknown[] = [];
+
 function buildMcp(): McpServer {
   const mcp = new McpServer({ name: 'sdk-test', version: '1.0.0' }, { capabilities: { logging: {} } });
   mcp.registerTool('echo', { inputSchema: z.object({ text: z.string() }) }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
@@ -367,7 +379,10 @@ function buildMcp(): McpServer {
     const token = ctx.mcpReq._meta?.progressToken;
     for (let i = 1; i <= steps; i++) {
       if (ms) await delay(ms);
-      if (ctx.mcpReq.signal.aborted) break;
+      if (ctx.mcpReq.signal.aborted) {
+        cancelledCalls.push(token);
+        break;
+      }
       if (token !== undefined) await ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken: token, progress: i, total: steps } });
     }
     return { content: [{ type: 'text', text: `did ${steps}` }] };
@@ -457,6 +472,7 @@ async function legacyHandshake(wire: HttpWire, inbox: Inbox): Promise<void> {
 
 describe('HttpWire, legacy era against an SDK v2 sessionful server', () => {
   test('initialize, session capture, tools/list, tools/call with SSE progress, listen stream, DELETE on close', async () => {
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const sdk = await legacySdkServer();
     const wire = new HttpWire({ url: sdk.url, name: 'sdk', headers: { 'X-Custom': 'yes' } });
     const inbox = new Inbox(wire);
@@ -497,6 +513,26 @@ describe('HttpWire, legacy era against an SDK v2 sessionful server', () => {
     assert.deepEqual(sdk.closedSessions, [sid]);
     assert.deepEqual(inbox.errors, []);
     await closesCleanly(sdk.server);
+    await delay(20);
+    const timersAfter = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    assert.ok(timersAfter <= timersBefore, `timers left behind: ${timersBefore} → ${timersAfter}`);
+  });
+
+  test('close() in the middle of a streaming call aborts it; the server then closes cleanly', async () => {
+    const sdk = await legacySdkServer();
+    const wire = new HttpWire({ url: sdk.url });
+    const inbox = new Inbox(wire);
+    await legacyHandshake(wire, inbox);
+    await wire.openListenStream();
+    await wire.send(req(5, 'tools/call', { name: 'progress', arguments: { steps: 20, ms: 50 }, _meta: { progressToken: 'c5' } }));
+    await inbox.until(() => inbox.messages.find((x) => x.ctx.relatedRequestId === 5), 'first progress');
+    await wire.close();
+    const delivered = inbox.messages.length;
+    await delay(200);
+    assert.equal(inbox.messages.length, delivered, 'nothing delivered after close()');
+    assert.equal(inbox.closes.length, 0);
+    await closesCleanly(sdk.server);
+    for (const s of sdk.sessions.values()) await s.transport.close();
   });
 
   test('JSON-RPC error body of an HTTP 400 is delivered as the response', async () => {
@@ -685,6 +721,25 @@ describe('HttpWire, modern era (2026-07-28)', () => {
     await closesCleanly(server);
   });
 
+  test('abort closes the response stream: the server sees a cancellation, the wire delivers nothing', async () => {
+    const handler = createMcpHandler(() => buildMcp());
+    const node = toNodeHandler(handler);
+    const { server, url } = await listen((request, response) => void node(request, response));
+    const wire = new HttpWire({ url: `${url}/mcp` });
+    const inbox = new Inbox(wire);
+    const ac = new AbortController();
+    await wire.send(req(1, 'tools/call', { name: 'progress', arguments: { steps: 40, ms: 25 }, _meta: { ...meta, progressToken: 'modern-abort' } }), { signal: ac.signal });
+    await inbox.until(() => inbox.messages[0], 'first progress');
+    ac.abort();
+    await poll(() => cancelledCalls.includes('modern-abort'), 'server-side cancellation');
+    await delay(100);
+    assert.equal(inbox.responsesTo(1), 0);
+    assert.deepEqual(inbox.errors, []);
+    await wire.close();
+    await handler.close();
+    await closesCleanly(server);
+  });
+
   test('header mirroring with Base64 sentinel, never a session id in the modern era', async () => {
     const seen: IncomingHttpHeaders[] = [];
     const { server, url } = await listen((request, response) => {
@@ -692,6 +747,7 @@ describe('HttpWire, modern era (2026-07-28)', () => {
       let body = '';
       request.on('data', (c: Buffer) => (body += c.toString()));
       request.on('end', () => {
+        if (request.method !== 'POST') return void response.writeHead(405).end();
         const msg = JSON.parse(body) as { id?: JsonRpcId };
         if (msg.id === undefined) return void response.writeHead(202).end();
         response.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'legacy-sid' });

@@ -15,6 +15,8 @@ import { ErrorCode } from '../core/protocol.js';
 import type { KeyValueStore } from '../storage/types.js';
 
 const NAMESPACE = 'bridge';
+/** How long a held call waits for the rest of a round of upstream requests before handing them to the client. */
+const GATHER_MS = 20;
 
 interface Waiting {
   key: string;
@@ -33,6 +35,8 @@ export class HeldCall {
   private seq = 0;
   private wake: (() => void) | undefined;
   private outcome: { ok: true; result: JsonObject } | { ok: false; error: unknown } | undefined;
+  private missing: JsonObject | undefined;
+  private gathering: NodeJS.Timeout | undefined;
   /** Where progress and log notifications of the call go: the latest client request's stream. */
   notify: (n: JsonRpcNotification) => void = () => {};
   readonly abort = new AbortController();
@@ -49,18 +53,35 @@ export class HeldCall {
   /** The upstream's server-to-client request handler for the held call. */
   readonly onServerRequest = (request: JsonRpcRequest, signal: AbortSignal): Promise<JsonObject> => {
     if (!this.supports(request.method)) {
+      // The upstream (told at initialize that its client can do everything the gateway relays) asks for something
+      // this client did not declare. It gets a refusal. If nothing else in the round can be asked of the client,
+      // the call needs the capability: the client gets MissingRequiredClientCapability (2026-07-28 basic, _meta).
+      this.missing = { ...(this.missing ?? {}), ...requiredCapability(request) };
+      this.gather();
       return Promise.reject(new UpstreamRpcError({ code: ErrorCode.MethodNotFound, message: `Client does not support ${request.method}` }));
     }
     return new Promise<JsonObject>((resolve, reject) => {
       const key = `${request.method.replace(/\W+/g, '_')}_${++this.seq}`;
       this.waiting.set(key, { key, request, resolve, reject });
       signal.addEventListener('abort', () => { this.waiting.delete(key); reject(new GatewayError('PC_CANCELLED')); }, { once: true });
-      this.wake?.();
+      this.gather();
     });
   };
 
+  /** Set while every open upstream request has been handed to the client and none has been answered since. */
+  private handedOut = false;
+  readonly isParked = (): boolean => this.handedOut && this.waiting.size > 0;
+
+  /** Upstreams send one round's requests together; gather them briefly so the client gets the round whole. */
+  private gather(): void {
+    if (this.gathering) return;
+    this.gathering = setTimeout(() => { this.gathering = undefined; this.wake?.(); }, GATHER_MS);
+    this.gathering.unref();
+  }
+
   /** Applies a retry's inputResponses to the requests they answer; unknown keys are ignored (MRTR: extra params). */
   answer(inputResponses: JsonObject | undefined): void {
+    this.handedOut = false;
     if (!inputResponses) return;
     for (const [key, value] of Object.entries(inputResponses)) {
       const w = this.waiting.get(key);
@@ -73,14 +94,23 @@ export class HeldCall {
   /** Waits until the call completes or needs input the client has not given yet. */
   async next(signal: AbortSignal): Promise<Step> {
     for (;;) {
-      if (this.outcome) {
-        if (this.outcome.ok) return { kind: 'complete', result: this.outcome.result };
-        throw this.outcome.error;
-      }
-      if (this.waiting.size > 0) {
-        const inputRequests: JsonObject = {};
-        for (const w of this.waiting.values()) inputRequests[w.key] = { method: w.request.method, params: w.request.params ?? {} };
-        return { kind: 'input', bridgeId: this.id, inputRequests };
+      // Nothing is decided while a round is still arriving.
+      if (!this.gathering) {
+        if (this.waiting.size > 0) {
+          const inputRequests: JsonObject = {};
+          for (const w of this.waiting.values()) inputRequests[w.key] = { method: w.request.method, params: w.request.params ?? {} };
+          this.handedOut = true;
+          this.missing = undefined; // refused legs of this round are the upstream's to handle
+          return { kind: 'input', bridgeId: this.id, inputRequests };
+        }
+        if (this.missing) {
+          // Everything the upstream asked for needs a capability the client lacks: the call cannot go on.
+          throw new GatewayError('PC_MISSING_CAPABILITY', 'the server needs a capability the client did not declare', { data: { requiredCapabilities: this.missing } });
+        }
+        if (this.outcome) {
+          if (this.outcome.ok) return { kind: 'complete', result: this.outcome.result };
+          throw this.outcome.error;
+        }
       }
       if (signal.aborted) throw new GatewayError('PC_CANCELLED');
       await new Promise<void>((resolve) => {
@@ -98,6 +128,15 @@ export class HeldCall {
     for (const w of this.waiting.values()) w.reject(new GatewayError('PC_CANCELLED', 'the client did not answer in time'));
     this.waiting.clear();
     this.abort.abort();
+  }
+}
+
+function requiredCapability(request: JsonRpcRequest): JsonObject {
+  switch (request.method) {
+    case 'sampling/createMessage': return { sampling: {} };
+    case 'roots/list': return { roots: {} };
+    case 'elicitation/create': return { elicitation: request.params?.mode === 'url' ? { url: {} } : {} };
+    default: return {};
   }
 }
 

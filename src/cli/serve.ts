@@ -22,7 +22,12 @@ export async function run(args: string[]): Promise<number> {
   // Loaded after the config is known to be valid: a bad file is reported without loading the whole gateway.
   const { startGateway } = await import('../gateway.js');
   const logger = cliLogger(config);
-  const gateway = await startGateway(config, { logger });
+  const starting = startGateway(config, { logger });
+  // Handlers go in before the URL is printed: a supervisor (or a test) may signal as soon as it reads it.
+  const stopped = closeOnSignal(async () => (await starting).close(), logger);
+  const gateway = await starting;
   process.stdout.write(`Portcullis listening: ${gateway.url}\n`);
-  return exitSoon(await closeOnSignal(() => gateway.close(), logger));
+  // One line per endpoint: the URLs to paste into a client.
+  for (const ep of gateway.gateway.endpoints) process.stdout.write(`  ${ep.kind.padEnd(7)} ${ep.name}: ${new URL(ep.path, gateway.url).href}\n`);
+  return exitSoon(await stopped);
 }

@@ -49,32 +49,33 @@ export interface Position {
 
 /**
  * Where a path is written in the file. With `key`, points at the key of the last segment (for "unknown key"
- * messages); when the path is absent (a default, a missing key) points at the deepest ancestor that exists.
+ * messages); when the path is absent (a default, a missing key) points at the key of the deepest ancestor that
+ * exists, the line a reader scans for ("fs:" rather than its first child).
  */
 export function locate(doc: Document, lc: LineCounter, segs: readonly Segment[], opts: { key?: boolean } = {}): Position | undefined {
   let node: unknown = doc.contents;
-  let best: Node | undefined = isNode(node) ? node : undefined;
+  // Where to point when the walk stops early: the key that introduced the deepest node found.
+  let anchor: Node | undefined = isNode(node) ? node : undefined;
   for (let i = 0; i < segs.length; i++) {
-    const seg = segs[i];
     if (isAlias(node)) node = node.resolve(doc);
+    const seg = segs[i];
+    const last = i === segs.length - 1;
     if (isMap(node)) {
       const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
-      if (!pair) break;
-      const last = i === segs.length - 1;
-      const key = isNode(pair.key) ? pair.key : undefined;
-      if (last && opts.key) return pos(lc, key ?? best);
+      if (!pair) return pos(lc, anchor);
+      const key = isNode(pair.key) ? pair.key : anchor;
       // An empty value ("key:") has no useful range of its own; its key is where the user looks.
-      const value = isNode(pair.value) && !(isScalar(pair.value) && pair.value.value === null) ? pair.value : undefined;
+      const empty = !isNode(pair.value) || (isScalar(pair.value) && pair.value.value === null);
+      if (last) return pos(lc, opts.key || empty ? key : (pair.value as Node));
       node = pair.value;
-      best = value ?? key ?? best;
-      if (!value) break;
+      anchor = key;
     } else if (isSeq(node) && typeof seg === 'number') {
-      node = node.items[seg];
-      if (!isNode(node)) break;
-      best = node;
-    } else break;
+      const item = node.items[seg];
+      if (!isNode(item)) return pos(lc, anchor);
+      node = anchor = item;
+    } else return pos(lc, anchor);
   }
-  return pos(lc, best);
+  return pos(lc, isNode(node) ? node : anchor);
 }
 
 function isNode(n: unknown): n is Node {

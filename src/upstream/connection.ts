@@ -31,6 +31,11 @@ export interface CallOptions {
   onNotification?: ((n: JsonRpcNotification) => void) | undefined;
   /** Server-to-client requests tied to this call (legacy upstreams: sampling, elicitation, roots). */
   onServerRequest?: ServerToClientHandler | undefined;
+  /**
+   * True while the call's open server-to-client requests are with the client and the upstream is blocked on them
+   * (an era bridge has answered its client with input_required). A parked call cannot be asking anything new.
+   */
+  isParked?: (() => boolean) | undefined;
   /** Modern upstream: the downstream client's capabilities, sent in _meta. */
   clientCapabilities?: JsonObject | undefined;
   /** Modern upstream: forward the caller's requested log level. */
@@ -50,6 +55,7 @@ interface Pending {
   timeoutMs: number;
   /** Server-to-client requests of this call still waiting on the client: the call's timeout is paused meanwhile. */
   waitingOnClient: number;
+  waitingSince: number;
   abort: AbortController;
 }
 
@@ -61,6 +67,9 @@ export interface UpstreamInfo {
   instructions?: string | undefined;
 }
 
+/** How long after a call starts waiting on the client further server requests are still taken as its own. */
+const ATTRIBUTION_WINDOW_MS = 100;
+
 export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'down' | 'closed';
 
 export interface ConnectionOptions {
@@ -68,6 +77,8 @@ export interface ConnectionOptions {
   protocol: 'auto' | 'modern' | 'legacy';
   timeoutMs: number;
   logger: Logger;
+  /** Legacy upstreams: the client capabilities declared at initialize (default: everything the gateway can relay). */
+  clientCapabilities?: JsonObject | undefined;
   /** Handles server-to-client requests that no in-flight call can claim (per-session connections). */
   fallbackServerRequest?: ServerToClientHandler | undefined;
 }
@@ -149,7 +160,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     }
     const r = await this.rawRequest('initialize', {
       protocolVersion: LATEST_LEGACY,
-      capabilities: GATEWAY_CLIENT_CAPABILITIES,
+      capabilities: this.opts.clientCapabilities ?? GATEWAY_CLIENT_CAPABILITIES,
       clientInfo: GATEWAY_INFO,
     }, this.opts.timeoutMs);
     const version = typeof r.protocolVersion === 'string' ? r.protocolVersion : LATEST_LEGACY;
@@ -205,7 +216,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     if (opts.signal?.aborted) return Promise.reject(new GatewayError('PC_CANCELLED'));
     const id = this.nextId++;
     return new Promise<JsonObject>((resolve, reject) => {
-      const entry: Pending = { id, method, resolve, reject, opts, timeoutMs, waitingOnClient: 0, abort: new AbortController() };
+      const entry: Pending = { id, method, resolve, reject, opts, timeoutMs, waitingOnClient: 0, waitingSince: 0, abort: new AbortController() };
       // Remap the caller's progress token: tokens are chosen by clients and would collide on a shared connection.
       const meta = metaOf(params);
       let out = params;
@@ -308,7 +319,10 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     const abort = new AbortController();
     const key = String(req.id);
     this.inbound.set(key, abort);
-    if (owner) { owner.waitingOnClient++; this.arm(owner); }
+    if (owner) {
+      if (owner.waitingOnClient++ === 0) owner.waitingSince = performance.now();
+      this.arm(owner);
+    }
     let response: JsonRpcResponse;
     try {
       if (req.method === 'ping') response = success(req.id, {});
@@ -333,7 +347,18 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
       if (e?.opts.onServerRequest) return e;
     }
     const candidates = [...this.pending.values()].filter((p) => p.opts.onServerRequest);
-    return candidates.length === 1 ? candidates[0] : undefined;
+    if (candidates.length <= 1) return candidates[0];
+    // stdio has no stream association. A call blocked on the client (parked by an era bridge, or relaying for longer
+    // than a moment) is not asking anything new; requests of one parallel round arrive within the same moment.
+    const now = performance.now();
+    const active = candidates.filter((p) => p.waitingOnClient === 0 || (p.opts.isParked ? !p.opts.isParked() : now - p.waitingSince < ATTRIBUTION_WINDOW_MS));
+    if (active.length === 0) {
+      // A straggler of a round that was just handed to the client: it joins that call's next round.
+      const recent = candidates.filter((p) => p.waitingOnClient > 0 && now - p.waitingSince < ATTRIBUTION_WINDOW_MS);
+      if (recent.length === 1) return recent[0];
+    }
+    if (active.length !== 1) this.opts.logger.warn({ upstream: this.opts.name, method: 'server-to-client', candidates: active.length }, 'cannot attribute a server-to-client request');
+    return active.length === 1 ? active[0] : undefined;
   }
 
   private onWireClosed(reason?: Error): void {

@@ -11,6 +11,7 @@ import { GatewayError } from '../core/errors.js';
 import { UpstreamConnection, type ServerToClientHandler, type UpstreamInfo } from './connection.js';
 import type { UpstreamWire } from './wire.js';
 import { ToolCatalog } from './toolCatalog.js';
+import { capabilityProfile, FULL_PROFILE, type CapabilityProfile } from './capabilityProfile.js';
 
 export type Health = 'starting' | 'ready' | 'degraded' | 'down' | 'closed';
 
@@ -30,6 +31,8 @@ const DEFAULT_RESTART = { maxRetries: 5, initialDelayMs: 500, maxDelayMs: 30_000
 export class Upstream extends EventEmitter<UpstreamEvents> {
   private shared: UpstreamConnection | undefined;
   private readonly perSession = new Map<string, UpstreamConnection>();
+  /** Legacy HTTP/SSE upstreams: connections for clients that declare less than everything (capabilityProfile.ts). */
+  private readonly byProfile = new Map<string, UpstreamConnection>();
   private retryTimer: NodeJS.Timeout | undefined;
   private attempts = 0;
   private _health: Health = 'starting';
@@ -66,15 +69,33 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
    * The connection to use for a call. `sessionKey` identifies the client session for per-session upstreams;
    * `onUnclaimed` answers server-to-client requests not tied to a call (e.g. roots/list) on that connection.
    */
-  async acquire(sessionKey?: string, onUnclaimed?: ServerToClientHandler): Promise<UpstreamConnection> {
+  async acquire(sessionKey?: string, onUnclaimed?: ServerToClientHandler, clientCapabilities?: JsonObject): Promise<UpstreamConnection> {
     if (this.closed) throw new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${this.name} is shut down`);
-    if (this.config.connection === 'shared' || sessionKey === undefined) return this.sharedConnection();
-    let c = this.perSession.get(sessionKey);
-    if (!c || c.state === 'down' || c.state === 'closed') {
-      c = this.newConnection(onUnclaimed, sessionKey);
-      this.perSession.set(sessionKey, c);
+    const profile = clientCapabilities === undefined ? FULL_PROFILE : capabilityProfile(clientCapabilities);
+    if (this.config.connection === 'per-session' && sessionKey !== undefined) {
+      let c = this.perSession.get(sessionKey);
+      if (!c || c.state === 'down' || c.state === 'closed') {
+        c = this.newConnection(onUnclaimed, sessionKey, profile);
+        this.perSession.set(sessionKey, c);
+      }
+      await c.connect();
+      return c;
     }
-    await c.connect();
+    const primary = await this.sharedConnection();
+    // Modern upstreams get the client's capabilities with every request; over stdio another connection would be
+    // another process with other state. Either way the primary connection serves every profile.
+    if (primary.info?.era !== 'legacy' || this.config.transport === 'stdio' || profile.key === FULL_PROFILE.key) return primary;
+    let c = this.byProfile.get(profile.key);
+    if (!c || c.state === 'down' || c.state === 'closed') {
+      c = this.newConnection(undefined, undefined, profile, false);
+      this.byProfile.set(profile.key, c);
+    }
+    try {
+      await c.connect();
+    } catch (e) {
+      this.byProfile.delete(profile.key);
+      throw new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${this.name}: ${(e as Error).message}`, { cause: e });
+    }
     return c;
   }
 
@@ -102,15 +123,21 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     }
   }
 
-  private newConnection(onUnclaimed: ServerToClientHandler | undefined, sessionKey?: string): UpstreamConnection {
+  private newConnection(onUnclaimed: ServerToClientHandler | undefined, sessionKey?: string, profile: CapabilityProfile = FULL_PROFILE, notifies = true): UpstreamConnection {
     const wire = this.deps.createWire(this.name, this.config);
     const c = new UpstreamConnection(wire, {
       name: this.name,
       protocol: this.config.protocol,
       timeoutMs: this.config.timeoutMs,
       logger: this.deps.logger,
+      clientCapabilities: profile.declared,
       fallbackServerRequest: onUnclaimed,
     });
+    if (!notifies) {
+      // Profile connections are more sessions of the same server; the primary one reports its changes.
+      c.on('state', (s) => { if (s === 'down') for (const [k, v] of this.byProfile) if (v === c) this.byProfile.delete(k); });
+      return c;
+    }
     c.on('notification', (n) => {
       if (n.method === 'notifications/tools/list_changed') this.tools.forget();
       this.emit('notification', n, sessionKey);
@@ -174,8 +201,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
-    const all = [this.shared, ...this.perSession.values()].filter((c): c is UpstreamConnection => !!c);
+    const all = [this.shared, ...this.perSession.values(), ...this.byProfile.values()].filter((c): c is UpstreamConnection => !!c);
     this.perSession.clear();
+    this.byProfile.clear();
     this.shared = undefined;
     await Promise.allSettled(all.map((c) => c.close()));
     this.setHealth('closed');

@@ -111,7 +111,7 @@ async function warmMembers(ctx: RequestContext): Promise<void> {
 
 function acquire(ctx: RequestContext, m: Upstream): Promise<UpstreamConnection> {
   const s = ctx.session;
-  return m.acquire(s?.id, s ? (req, signal) => s.request(req.method, req.params, signal) : undefined);
+  return m.acquire(s?.id, s ? (req, signal) => s.request(req.method, req.params, signal) : undefined, ctx.clientCapabilities);
 }
 
 function callOptions(ctx: RequestContext, onServerRequest?: (req: JsonRpcRequest, signal: AbortSignal) => Promise<JsonObject>) {
@@ -167,6 +167,7 @@ async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstrea
     held.notify = (n) => relay(ctx, n);
     held.attach(conn.request(method, clean, {
       ...callOptions(ctx, held.onServerRequest),
+      isParked: held.isParked,
       signal: held.abort.signal, // the held call outlives this HTTP request
       onNotification: (n) => held.notify(n),
     }));

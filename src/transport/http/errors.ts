@@ -4,6 +4,9 @@ import { failure } from '../../core/jsonrpc.js';
 import { isGatewayError, UpstreamRpcError } from '../../core/errors.js';
 import { ErrorCode, type Era } from '../../core/protocol.js';
 
+/** Modern-era errors the transport spec answers with 400 Bad Request, whoever raised them. */
+const MODERN_400 = new Set<number>([ErrorCode.HeaderMismatch, ErrorCode.MissingRequiredClientCapability, ErrorCode.UnsupportedProtocolVersion]);
+
 export function toFailure(e: unknown, id: JsonRpcId | null, era: Era): { status: number; body: JsonRpcFailure } {
   if (isGatewayError(e)) {
     let status = e.http;
@@ -11,7 +14,7 @@ export function toFailure(e: unknown, id: JsonRpcId | null, era: Era): { status:
     return { status, body: failure(id, e.rpc, e.publicMessage, e.data) };
   }
   if (e instanceof UpstreamRpcError) {
-    const status = era === 'modern' && e.error.code === ErrorCode.MethodNotFound ? 404 : 200;
+    const status = era !== 'modern' ? 200 : e.error.code === ErrorCode.MethodNotFound ? 404 : MODERN_400.has(e.error.code) ? 400 : 200;
     return { status, body: failure(id, e.error.code, e.error.message, e.error.data) };
   }
   return { status: 500, body: failure(id, ErrorCode.InternalError, 'Internal error') };

@@ -15,9 +15,13 @@ const SAFE = /^[\x20-\x7e\t]*$/;
 export function decodeHeaderValue(raw: string): string {
   const m = SENTINEL.exec(raw);
   if (m) {
-    const bytes = Buffer.from(m[1]!, 'base64');
-    if (bytes.toString('base64') !== m[1]!.padEnd(Math.ceil(m[1]!.length / 4) * 4, '=')) throw mismatch('a header holds invalid Base64');
-    return bytes.toString('utf8');
+    const b64 = m[1]!;
+    const bytes = Buffer.from(b64, 'base64');
+    // Strict: padded to a multiple of 4 and canonical (Node's decoder would quietly accept sloppy input).
+    if (b64.length % 4 !== 0 || bytes.toString('base64') !== b64) throw mismatch('a header holds invalid Base64');
+    const text = bytes.toString('utf8');
+    if (Buffer.from(text, 'utf8').compare(bytes) !== 0) throw mismatch('a header holds invalid UTF-8');
+    return text;
   }
   if (!SAFE.test(raw)) throw mismatch('a header holds invalid characters');
   return raw;

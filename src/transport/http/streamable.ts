@@ -86,10 +86,11 @@ export class StreamableHttp {
     const meta = metaOf(msg.params);
     const fail = (code: number, message: string, data?: unknown) => sendJson(res, 400, failure(id, code, message, data));
     if (typeof bodyVersion !== 'string') return fail(ErrorCode.InvalidParams, `Invalid params: _meta["${META.protocolVersion}"] is required`);
+    // Header and body must agree before either is believed; only then is the (agreed) version judged.
+    checkStandardHeaders(req.headers, msg, bodyVersion);
     if (!(MODERN_VERSIONS as readonly string[]).includes(bodyVersion)) {
       return fail(ErrorCode.UnsupportedProtocolVersion, 'Unsupported protocol version', { supported: SUPPORTED_VERSIONS, requested: bodyVersion });
     }
-    checkStandardHeaders(req.headers, msg, bodyVersion);
     const caps = meta?.[META.clientCapabilities];
     if (!isObject(caps)) return fail(ErrorCode.InvalidParams, `Invalid params: _meta["${META.clientCapabilities}"] is required`);
     if (!('id' in msg)) {

@@ -44,7 +44,7 @@ export function childEnv(extra: Readonly<Record<string, string | undefined>> = {
 
 /**
  * Splits a byte stream into lines without decoding partial ones; a line over `max` bytes is reported once
- * through `onOverflow` and skipped up to its newline.
+ * through `onOverflow` (with its first `headBytes`) and skipped up to its newline.
  */
 class LineSplitter {
   private parts: Buffer[] = [];
@@ -55,6 +55,7 @@ class LineSplitter {
     private readonly max: number,
     private readonly onLine: (line: Buffer) => void,
     private readonly onOverflow: (head: Buffer) => void,
+    private readonly headBytes = 64,
   ) {}
 
   push(chunk: Buffer): void {
@@ -89,7 +90,7 @@ class LineSplitter {
   }
 
   private overflow(piece: Buffer): void {
-    const head = Buffer.concat([...this.parts, piece.subarray(0, 64)]).subarray(0, 64);
+    const head = Buffer.concat([...this.parts, piece.subarray(0, this.headBytes)]).subarray(0, this.headBytes);
     this.parts = [];
     this.size = 0;
     this.onOverflow(head);
@@ -105,6 +106,8 @@ export class StdioWire implements UpstreamWire {
   private child?: ChildProcessWithoutNullStreams;
   private closing = false;
   private exited?: Promise<void>;
+  /** One shared wait, so many concurrent senders do not each add drain listeners. */
+  private drain?: Promise<void>;
   private readonly name: string;
   private readonly log: Logger;
 
@@ -151,6 +154,7 @@ export class StdioWire implements UpstreamWire {
       stderrMax,
       (line) => this.logStderr(line, false),
       (head) => this.logStderr(head, true),
+      stderrMax,
     );
     child.stdout.on('data', (c: Buffer) => stdout.push(c));
     child.stderr.on('data', (c: Buffer) => stderr.push(c));
@@ -223,7 +227,10 @@ export class StdioWire implements UpstreamWire {
     if (!child || this.closing || child.exitCode !== null || child.signalCode !== null || !child.stdin.writable) {
       throw new Error(`Upstream "${this.name}" is not running`);
     }
-    if (!child.stdin.write(`${JSON.stringify(message)}\n`)) await drained(child.stdin);
+    if (!child.stdin.write(`${JSON.stringify(message)}\n`)) {
+      this.drain ??= drained(child.stdin).finally(() => { this.drain = undefined; });
+      await this.drain;
+    }
   }
 
   async close(): Promise<void> {
