@@ -3,11 +3,21 @@ import { parseArgs } from 'node:util';
 import type { ConfigOverride } from '../config/load.js';
 import { cliLogger, exitSoon, loadCliConfig } from './config.js';
 import { closeOnSignal } from './signals.js';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { writeStarter } from '../config/starter.js';
+import { DEFAULT_CONFIG_PATH } from './usage.js';
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string', short: 'c' }, port: { type: 'string', short: 'p' }, host: { type: 'string' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      // `npm start` on a fresh checkout: write the starter config (and sample folder) first if there is none.
+      'init-if-missing': { type: 'boolean', default: false },
+    },
     strict: true,
     allowPositionals: false,
   });
@@ -18,6 +28,11 @@ export async function run(args: string[]): Promise<number> {
   }
   if (values.host !== undefined) overrides.push({ path: ['server', 'host'], value: values.host, origin: '--host' });
 
+  if (values['init-if-missing'] && !existsSync(values.config ?? DEFAULT_CONFIG_PATH)) {
+    const file = values.config ?? DEFAULT_CONFIG_PATH;
+    const written = await writeStarter(dirname(resolve(file)), { force: false });
+    process.stdout.write(`Wrote a starter configuration: ${written.configPath}\n`);
+  }
   const config = await loadCliConfig(values.config, overrides);
   // Loaded after the config is known to be valid: a bad file is reported without loading the whole gateway.
   const { startGateway } = await import('../gateway.js');
@@ -27,6 +42,8 @@ export async function run(args: string[]): Promise<number> {
   const stopped = closeOnSignal(async () => (await starting).close(), logger);
   const gateway = await starting;
   process.stdout.write(`Portcullis listening: ${gateway.url}\n`);
+  const dflt = gateway.gateway.defaultEndpoint;
+  if (dflt) process.stdout.write(`Connect MCP clients to: ${gateway.url}/mcp  (${dflt.kind} ${dflt.name}; old HTTP+SSE clients: ${gateway.url}/sse)\n`);
   // One line per endpoint: the URLs to paste into a client.
   for (const ep of gateway.gateway.endpoints) process.stdout.write(`  ${ep.kind.padEnd(7)} ${ep.name}: ${new URL(ep.path, gateway.url).href}\n`);
   return exitSoon(await stopped);

@@ -8,7 +8,7 @@ import { SseWire } from './wires/sse.js';
 
 export function wireFactory(logger: Logger): (name: string, config: UpstreamConfig) => UpstreamWire {
   return (name, config) => {
-    const log = logger.child({ upstream: name });
+    const log = logger;
     switch (config.transport) {
       case 'stdio':
         return new StdioWire({ name, logger: log, command: config.command, args: config.args, env: config.env, ...(config.cwd ? { cwd: config.cwd } : {}) });
