@@ -191,3 +191,31 @@ describe('modern era (2026-07-28) on the same endpoint', () => {
     assert.equal(r.status, 405);
   });
 });
+
+describe('SSE resumability (2025-11-25)', () => {
+  test('a slow call moves to a primed stream; after a dropped connection, GET with Last-Event-ID delivers the result', async () => {
+    const r = await post(url, init());
+    const sid = r.headers.get('mcp-session-id')!;
+    const ac = new AbortController();
+    const res = await fetch(url, {
+      method: 'POST', signal: ac.signal,
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 42, method: 'tools/call', params: { name: 'slow', arguments: { ms: 1800 } } }),
+    });
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!/id: [^\n]+\n/.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+    const lastId = /id: ([^\n]+)\n/.exec(text)![1]!;
+    assert.match(text, /retry: \d+/);
+    ac.abort(); // the connection drops mid-call
+    const resumed = await fetch(url, { headers: { accept: 'text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25', 'last-event-id': lastId } });
+    assert.equal(resumed.status, 200);
+    const body = await resumed.text();
+    const result = body.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6))).find((m) => m.id === 42);
+    assert.deepEqual(result.result.content, [{ type: 'text', text: 'slept 1800' }]);
+    const unknown = await fetch(url, { headers: { accept: 'text/event-stream', 'mcp-session-id': sid, 'last-event-id': '999999' } });
+    assert.equal(unknown.status, 404);
+    await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': sid } });
+  });
+});

@@ -25,6 +25,8 @@ export interface ResponderOptions {
   log?: ResumableLog | undefined;
   /** Sent as the priming event's retry hint (2025-11-25 clients). */
   primeRetryMs?: number | undefined;
+  /** Switch a still-unanswered request to a (resumable) stream after this long, so a dropped connection loses nothing. */
+  streamAfterMs?: number | undefined;
   onClientGone?: (() => void) | undefined;
 }
 
@@ -34,8 +36,20 @@ export class Responder {
   /** Serialises writes so event ids stay in order even though storage is async. */
   private chain: Promise<void> = Promise.resolve();
 
+  private streamTimer: NodeJS.Timeout | undefined;
+
   constructor(private readonly res: ServerResponse, private readonly opts: ResponderOptions) {
     res.on('close', () => { if (!this.done) opts.onClientGone?.(); });
+    if (opts.streamAfterMs !== undefined && opts.acceptsSse) {
+      this.streamTimer = setTimeout(() => this.startStream(), opts.streamAfterMs);
+      this.streamTimer.unref();
+    }
+  }
+
+  private startStream(): void {
+    if (this.sse || this.done || this.res.destroyed) return;
+    this.sse = new SseStream(this.res, { maxBufferedBytes: this.opts.maxBufferedBytes }, this.opts.headers);
+    if (this.opts.log) this.enqueue(async () => { const id = await this.opts.log!.append(''); this.sse?.prime(id, this.opts.primeRetryMs); });
   }
 
   get streaming(): boolean { return this.sse !== undefined; }
@@ -45,8 +59,7 @@ export class Responder {
     if (this.done) return;
     if (!this.sse) {
       if (!this.opts.acceptsSse) return; // a JSON-only client cannot receive interim messages
-      this.sse = new SseStream(this.res, { maxBufferedBytes: this.opts.maxBufferedBytes }, this.opts.headers);
-      if (this.opts.log) this.enqueue(async () => { const id = await this.opts.log!.append(''); this.sse?.prime(id, this.opts.primeRetryMs); });
+      this.startStream();
     }
     this.write(message);
   }
@@ -54,6 +67,7 @@ export class Responder {
   /** The final response; ends the stream. */
   finish(message: JsonRpcMessage, httpStatus = 200): void {
     if (this.done) return;
+    clearTimeout(this.streamTimer);
     if (!this.sse) {
       this.done = true;
       const body = JSON.stringify(message);

@@ -24,6 +24,8 @@ import { StreamLog } from './streamLog.js';
 import { openListen } from './listen.js';
 
 const PRIME_RETRY_MS = 1000;
+/** A legacy call still running after this long is answered on a resumable stream instead of plain JSON. */
+const STREAM_AFTER_MS = 1000;
 
 export class StreamableHttp {
   /** Live stream logs of legacy sessions, so a Last-Event-ID resume can attach to the stream it continues. */
@@ -171,6 +173,7 @@ export class StreamableHttp {
       headers: { 'Mcp-Session-Id': session.id },
       log: sse ? log : undefined,
       primeRetryMs: session.protocolVersion >= '2025-11-25' ? PRIME_RETRY_MS : undefined,
+      streamAfterMs: STREAM_AFTER_MS,
     });
     const abort = new AbortController();
     const key = String(request.id);
