@@ -209,7 +209,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
       description: 'Where state (sessions, audit, keys) is kept.',
       additionalProperties: false,
       properties: {
-        driver: { type: 'string', enum: ['sqlite', 'memory'], default: 'sqlite', description: '"sqlite": embedded database file; "memory": nothing survives a restart.' },
+        driver: { type: 'string', enum: ['sqlite', 'memory', 'postgres', 'redis'], default: 'sqlite', description: '"sqlite": embedded database file (the default); "memory": nothing survives a restart; "postgres" or "redis": shared state for several replicas.' },
         sqlite: {
           type: 'object',
           default: {},
@@ -217,6 +217,26 @@ export const CONFIG_SCHEMA: SchemaNode = {
           additionalProperties: false,
           properties: {
             path: { type: 'string', minLength: 1, description: "Database file, relative to the config file's folder. Defaults to <dataDir>/portcullis.db." },
+          },
+        },
+        postgres: {
+          type: 'object',
+          default: {},
+          description: 'Options of the postgres driver.',
+          additionalProperties: false,
+          properties: {
+            connectionString: { type: 'string', minLength: 1, default: 'postgres://127.0.0.1:5432/portcullis', description: 'libpq connection URI, e.g. postgres://user@host:5432/db. Use ${ENV} for passwords.' },
+            schema: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$', default: 'portcullis', description: 'Schema holding the gateway tables (created if absent).' },
+          },
+        },
+        redis: {
+          type: 'object',
+          default: {},
+          description: 'Options of the redis driver (Redis 6.2 or later, single node).',
+          additionalProperties: false,
+          properties: {
+            url: { type: 'string', minLength: 1, default: 'redis://127.0.0.1:6379', description: 'redis:// or rediss:// URL. Use ${ENV} for passwords.' },
+            prefix: { type: 'string', default: 'portcullis:', description: 'Prefix of every key the gateway writes.' },
           },
         },
       },

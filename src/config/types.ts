@@ -45,8 +45,10 @@ export interface SessionsConfig {
 }
 
 export interface StorageConfig {
-  driver: 'sqlite' | 'memory';
+  driver: 'sqlite' | 'memory' | 'postgres' | 'redis';
   sqlite: { path: string };
+  postgres: { connectionString: string; schema: string };
+  redis: { url: string; prefix: string };
 }
 
 export interface AuthConfig {
@@ -70,7 +72,7 @@ export interface StdioUpstreamConfig extends UpstreamCommon {
   transport: 'stdio';
   command: string;
   args: string[];
-  /** Only these variables reach the child (plus PATH/HOME unless inheritEnv is false). */
+  /** Only these variables reach the child, plus PATH and HOME so that commands resolve. */
   env: Record<string, string>;
   cwd?: string;
   restart: { maxRetries: number; initialDelayMs: number; maxDelayMs: number };

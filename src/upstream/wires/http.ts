@@ -176,7 +176,7 @@ export class HttpWire implements UpstreamWire {
       if (!answered) this.undeliverable(ex, 'Upstream answered without a response to the request', status);
       return false;
     }
-    const text = await readText(body, this.maxBody).catch(() => '');
+    const text = await readText(body, Math.min(this.maxBody, 1024 * 1024)).catch(() => '');
     const expired = status === 404 && ex.sentSession;
     const errBody = expired || ex.id === undefined ? undefined : errorBodyOf(text);
     if (errBody && ex.id !== undefined) this.deliver({ ...errBody, id: ex.id }, ex.id);

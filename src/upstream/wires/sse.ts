@@ -172,7 +172,7 @@ export class SseWire implements UpstreamWire {
         discard(res.body); // the answer comes on the SSE stream
         return;
       }
-      const text = await readText(res.body, this.maxBody).catch(() => '');
+      const text = await readText(res.body, Math.min(this.maxBody, 1024 * 1024)).catch(() => '');
       const errBody = errorBodyOf(text);
       if (id === undefined) this.onerror?.(new UpstreamHttpError(`Upstream HTTP ${res.statusCode} for a posted message`, res.statusCode));
       else this.deliver(errBody ? { ...errBody, id } : transportFailure(id, `Upstream HTTP ${res.statusCode}`, { httpStatus: res.statusCode }));
