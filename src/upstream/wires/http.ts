@@ -4,15 +4,17 @@
  * session; legacy-era ones carry Mcp-Session-Id / MCP-Protocol-Version and may resume streams with Last-Event-ID.
  */
 import type { Pool } from 'undici';
-import { isObject, isRequest, type JsonRpcId, type JsonRpcMessage } from '../../core/jsonrpc.js';
+import { isRequest, type JsonRpcId, type JsonRpcMessage } from '../../core/jsonrpc.js';
 import { silentLogger, type Logger } from '../../core/log.js';
-import { HEADER, META, nameFieldOf } from '../../core/protocol.js';
+import { HEADER, nameFieldOf } from '../../core/protocol.js';
 import type { SendOptions, UpstreamWire, WireContext } from '../wire.js';
 import {
-  createPool, discard, errorBodyOf, header, linkedController, mediaType, normalizeHeaders, parseMessages, readText,
-  sleep, transportFailure, UpstreamHttpError, type ResponseBody,
+  createPool, discard, encodeHeaderValue, errorBodyOf, errText, header, linkedController, mediaType, modernVersionOf,
+  normalizeHeaders, parseMessages, readText, sleep, transportFailure, UpstreamHttpError, type ResponseBody,
 } from './httpShared.js';
 import { SseParser, type SseEvent } from './sseParser.js';
+
+export { encodeHeaderValue, UpstreamHttpError };
 
 export interface HttpWireOptions {
   url: string | URL;
@@ -32,24 +34,6 @@ export interface HttpWireOptions {
   /** close(): how long the best-effort session DELETE may take (default 2000 ms). */
   deleteTimeoutMs?: number;
 }
-
-/** RFC 9110 field-value safety per the 2026-07-28 "Value Encoding" rules; anything else uses the Base64 sentinel. */
-export function encodeHeaderValue(value: string): string {
-  const plain = /^[\x20-\x7e\t]*$/.test(value)
-    && !/^[ \t]|[ \t]$/.test(value)
-    && !(value.startsWith('=?base64?') && value.endsWith('?='));
-  return plain ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
-}
-
-/** The modern-era protocol version a message claims in `params._meta`, if any. */
-function modernVersionOf(m: JsonRpcMessage): string | undefined {
-  if (!('method' in m) || !m.params) return undefined;
-  const meta = m.params._meta;
-  const v = isObject(meta) ? meta[META.protocolVersion] : undefined;
-  return typeof v === 'string' ? v : undefined;
-}
-
-const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** What the wire remembers about one POST while its answer is outstanding. */
 interface Exchange {

@@ -1,7 +1,7 @@
 /** Helpers shared by the two HTTP-based wires (Streamable HTTP and the deprecated HTTP+SSE). */
 import { Pool, type Dispatcher } from 'undici';
 import { classify, failure, isObject, type JsonRpcFailure, type JsonRpcId, type JsonRpcMessage } from '../../core/jsonrpc.js';
-import { ErrorCode } from '../../core/protocol.js';
+import { ErrorCode, META } from '../../core/protocol.js';
 import type { TransportFailureData } from '../wire.js';
 
 export type ResponseBody = Dispatcher.ResponseData['body'];
@@ -124,3 +124,21 @@ export function linkedController(signal?: AbortSignal): { ctl: AbortController; 
   signal.addEventListener('abort', onAbort, { once: true });
   return { ctl, release: () => signal.removeEventListener('abort', onAbort) };
 }
+
+/** RFC 9110 field-value safety per the 2026-07-28 "Value Encoding" rules; anything else uses the Base64 sentinel. */
+export function encodeHeaderValue(value: string): string {
+  const plain = /^[\x20-\x7e\t]*$/.test(value)
+    && !/^[ \t]|[ \t]$/.test(value)
+    && !(value.startsWith('=?base64?') && value.endsWith('?='));
+  return plain ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
+}
+
+/** The modern-era protocol version a message claims in `params._meta`, if any. */
+export function modernVersionOf(m: JsonRpcMessage): string | undefined {
+  if (!('method' in m) || !m.params) return undefined;
+  const meta = m.params._meta;
+  const v = isObject(meta) ? meta[META.protocolVersion] : undefined;
+  return typeof v === 'string' ? v : undefined;
+}
+
+export const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));

@@ -7,7 +7,7 @@ import { isRequest, type JsonRpcMessage } from '../../core/jsonrpc.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import type { SendOptions, UpstreamWire, WireContext } from '../wire.js';
 import {
-  createPool, discard, errorBodyOf, linkedController, mediaType, normalizeHeaders, parseMessages, readText,
+  createPool, discard, errorBodyOf, errText, linkedController, mediaType, normalizeHeaders, parseMessages, readText,
   transportFailure, UpstreamHttpError, type ResponseBody,
 } from './httpShared.js';
 import { SseParser, type SseEvent } from './sseParser.js';
@@ -25,7 +25,6 @@ export interface SseWireOptions {
 }
 
 type State = 'idle' | 'starting' | 'open' | 'dead' | 'closed';
-const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export class SseWire implements UpstreamWire {
   readonly kind = 'sse' as const;
