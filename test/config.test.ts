@@ -33,7 +33,12 @@ describe('defaults', () => {
       server: { host: '127.0.0.1', port: 8080, allowedHosts: [], allowedOrigins: [], dataDir: join(BASE, 'data'), legacySse: true },
       limits: { maxBodyBytes: 4 * 1024 * 1024, maxDepth: 64, maxStringLength: 1024 * 1024, maxArrayLength: 10000, maxIdLength: 256, sseBufferBytes: 1024 * 1024 },
       sessions: { idleTimeoutSeconds: 1800, max: 1000, replayEvents: 256 },
-      storage: { driver: 'sqlite', sqlite: { path: join(BASE, 'data', 'portcullis.db') } },
+      storage: {
+        driver: 'sqlite',
+        sqlite: { path: join(BASE, 'data', 'portcullis.db') },
+        postgres: { connectionString: 'postgres://127.0.0.1:5432/portcullis', schema: 'portcullis' },
+        redis: { url: 'redis://127.0.0.1:6379', prefix: 'portcullis:' },
+      },
       auth: { mode: 'none' },
       upstreams: {},
       virtualServers: {},

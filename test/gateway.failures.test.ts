@@ -157,9 +157,17 @@ describe('cancellation', () => {
 });
 
 describe('shutdown', () => {
-  test('closing the gateway leaves no upstream process behind', async () => {
+  test('closing the gateway leaves no upstream process or socket behind', async () => {
     assert.ok(pids().some(alive), 'a chaos process is running');
     await gw.close();
     await waitFor(() => !pids().some(alive), 8000);
+    // …and no socket to the HTTP upstream (every connection it made, including renewed ones, is closed).
+    let open = -1;
+    const end = Date.now() + 3000;
+    while (open !== 0 && Date.now() < end) {
+      open = await new Promise<number>((r) => httpUpstream.getConnections((_e, n) => r(n)));
+      if (open) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(open, 0, 'connections left open to the HTTP upstream');
   });
 });

@@ -759,7 +759,8 @@ describe('HttpWire, modern era (2026-07-28)', () => {
     await wire.send(initialize(0));
     await inbox.response(0);
     assert.equal(wire.sessionId, 'legacy-sid');
-    await wire.send(req(1, 'tools/call', { name: 'grüß dich', arguments: {}, _meta: meta }));
+    await wire.send(req(1, 'tools/call', { name: 'grüß dich', arguments: { region: 'eu' }, _meta: meta }),
+      { headers: { 'Mcp-Param-Region': 'eu', 'mcp-method': 'spoofed' } });
     await wire.send(req(2, 'resources/read', { uri: 'file:///etc/hosts', _meta: meta }));
     await wire.send(req(3, 'prompts/get', { name: '=?base64?x?=', _meta: meta }));
     await wire.send(req(4, 'tools/list', { _meta: meta }));
@@ -768,6 +769,8 @@ describe('HttpWire, modern era (2026-07-28)', () => {
     await inbox.response(5);
     const [, call, read, prompt, list, note, legacy] = seen;
     assert.equal(call!['mcp-name'], `=?base64?${Buffer.from('grüß dich').toString('base64')}?=`);
+    assert.equal(call!['mcp-param-region'], 'eu');
+    assert.equal(call!['mcp-method'], 'tools/call', 'per-message headers cannot replace protocol headers');
     assert.equal(read!['mcp-name'], 'file:///etc/hosts');
     assert.equal(read!['mcp-method'], 'resources/read');
     assert.equal(prompt!['mcp-name'], '=?base64?PT9iYXNlNjQ/eD89?=');

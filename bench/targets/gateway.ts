@@ -1,11 +1,13 @@
 /**
  * The gateway as a benchmark target: started from a YAML file exactly as `portcullis serve` would start it
  * (parseConfig → startGateway, the configured storage, a logger at the configured level).
- * When run with an IPC channel (the bench runner forks it), it answers {type:'heap'} with the heap after a full GC
- * (start node with --expose-gc) and {type:'stats'} with live counts.
+ * When run with an IPC channel (the bench runner starts it so), it answers {type:'heap'} with the heap after a full GC
+ * (start node with --expose-gc), and {type:'profile-start'} / {type:'profile-stop', file} with a CPU profile of
+ * the window in between (V8 sampling profiler via node:inspector, 100 µs interval).
  * Run: node --expose-gc --import tsx bench/targets/gateway.ts <config.yaml>   (prints "READY <url>" on stdout)
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { resolve } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway } from '../../src/gateway.js';
@@ -25,11 +27,29 @@ while ([...running.gateway.upstreams.values()].some((u) => u.health !== 'ready')
 const notReady = [...running.gateway.upstreams.values()].filter((u) => u.health !== 'ready').map((u) => `${u.name}: ${u.error ?? u.health}`);
 if (notReady.length) process.stderr.write(`upstreams not ready: ${notReady.join('; ')}\n`);
 
-process.on('message', (m: { type?: string; seq?: number }) => {
+// A CPU profile of a chosen window (the runner brackets one measured row with profile-start / profile-stop).
+let inspector: Session | undefined;
+const post = (method: string, params?: object) => new Promise<unknown>((resolve, reject) => {
+  inspector!.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result)));
+});
+
+process.on('message', (m: { type?: string; seq?: number; file?: string }) => {
+  const reply = (extra: object) => process.send?.({ type: m.type, seq: m.seq, ...extra });
   if (m.type === 'heap') {
     const gc = (globalThis as { gc?: (opts?: unknown) => void }).gc;
     if (gc) { gc(); gc(); }
-    process.send?.({ type: 'heap', seq: m.seq, gc: Boolean(gc), memory: process.memoryUsage(), sessions: running.gateway.sessions.size });
+    reply({ gc: Boolean(gc), memory: process.memoryUsage(), sessions: running.gateway.sessions.size });
+  } else if (m.type === 'profile-start') {
+    inspector ??= new Session();
+    inspector.connect();
+    post('Profiler.enable')
+      .then(() => post('Profiler.setSamplingInterval', { interval: 100 }))
+      .then(() => post('Profiler.start'))
+      .then(() => reply({ ok: true }), (e: Error) => reply({ ok: false, error: e.message }));
+  } else if (m.type === 'profile-stop' && inspector && m.file) {
+    post('Profiler.stop')
+      .then((r) => { writeFileSync(m.file!, JSON.stringify((r as { profile: unknown }).profile)); inspector!.disconnect(); })
+      .then(() => reply({ ok: true }), (e: Error) => reply({ ok: false, error: e.message }));
   }
 });
 

@@ -199,7 +199,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
       if (e instanceof UpstreamRpcError && (e.error.data as TransportFailureData | undefined)?.sessionExpired) {
         this.opts.logger.info({ upstream: this.opts.name }, 'upstream session expired; reconnecting');
         this._info = undefined;
-        this.setState('down');
+        this.setState('connecting'); // not 'down': the connection is being renewed, not lost
         this.wire.resetSession?.();
         await this.connect();
         return this.send(method, p, opts, opts.timeoutMs ?? this.opts.timeoutMs);

@@ -31,6 +31,7 @@ const DEFAULT_RESTART = { maxRetries: 5, initialDelayMs: 500, maxDelayMs: 30_000
 export class Upstream extends EventEmitter<UpstreamEvents> {
   private shared: UpstreamConnection | undefined;
   private readonly perSession = new Map<string, UpstreamConnection>();
+  private readonly all = new Set<UpstreamConnection>();
   /** Legacy HTTP/SSE upstreams: connections for clients that declare less than everything (capabilityProfile.ts). */
   private readonly byProfile = new Map<string, UpstreamConnection>();
   private retryTimer: NodeJS.Timeout | undefined;
@@ -124,6 +125,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   }
 
   private newConnection(onUnclaimed: ServerToClientHandler | undefined, sessionKey?: string, profile: CapabilityProfile = FULL_PROFILE, notifies = true): UpstreamConnection {
+    if (this.closed) throw new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${this.name} is shut down`);
     const wire = this.deps.createWire(this.name, this.config);
     const c = new UpstreamConnection(wire, {
       name: this.name,
@@ -133,6 +135,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       clientCapabilities: profile.declared,
       fallbackServerRequest: onUnclaimed,
     });
+    // Every connection is closed with the upstream, whichever map it was (or no longer is) in.
+    this.all.add(c);
+    c.on('state', (s) => { if (s === 'closed') this.all.delete(c); });
     if (!notifies) {
       // Profile connections are more sessions of the same server; the primary one reports its changes.
       c.on('state', (s) => { if (s === 'down') for (const [k, v] of this.byProfile) if (v === c) this.byProfile.delete(k); });
@@ -201,7 +206,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
-    const all = [this.shared, ...this.perSession.values(), ...this.byProfile.values()].filter((c): c is UpstreamConnection => !!c);
+    const all = [...this.all];
+    this.all.clear();
     this.perSession.clear();
     this.byProfile.clear();
     this.shared = undefined;

@@ -104,12 +104,13 @@ export class HttpWire implements UpstreamWire {
       sentSession: false,
     };
     if (version !== undefined && 'method' in message) {
+      // Per-message extras (Mcp-Param-* mirrors) go first so they cannot replace the protocol headers below.
+      if (opts?.headers) for (const [k, v] of Object.entries(opts.headers)) headers[k.toLowerCase()] = v;
       headers[HEADER.protocolVersion] = version;
       headers[HEADER.method] = message.method;
       const field = nameFieldOf(message.method);
       const value = field ? message.params?.[field] : undefined;
       if (typeof value === 'string') headers[HEADER.name] = encodeHeaderValue(value);
-      if (opts?.headers) for (const [k, v] of Object.entries(opts.headers)) headers[k.toLowerCase()] = v;
     } else {
       ex.sentSession = this.legacyHeaders(headers);
     }
