@@ -219,3 +219,39 @@ describe('SSE resumability (2025-11-25)', () => {
     await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': sid } });
   });
 });
+
+describe('many clients on one upstream connection', () => {
+  test('clients reusing the same request ids and progress tokens each get their own answers', async () => {
+    const big = await startTestGateway(`
+upstreams:
+  chaos: { transport: stdio, command: ${JSON.stringify(process.execPath)}, args: ${fixtureArgs('fixtures/chaos-server.ts')} }
+`);
+    const url = `${big.url}/servers/chaos/mcp`;
+    try {
+    const sessions = await Promise.all(Array.from({ length: 8 }, async () => (await post(url, init())).headers.get('mcp-session-id')!));
+    const calls = sessions.flatMap((sid, i) => [
+      post(url, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow', arguments: { ms: 20 + ((i * 37) % 90) }, _meta: { progressToken: 1 } } }, { 'mcp-session-id': sid })
+        .then((r) => ({ want: `slept ${20 + ((i * 37) % 90)}`, got: r.json() })),
+      post(url, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { text: `session ${i}` } } }, { 'mcp-session-id': sid })
+        .then((r) => ({ want: `session ${i}`, got: r.json() })),
+    ]);
+    const modernCalls = Array.from({ length: 8 }, (_, i) => {
+      const m = modern('tools/call', { name: 'echo', arguments: { text: `modern ${i}` } }, 7);
+      return post(url, m.body, m.headers).then((r) => ({ want: `modern ${i}`, got: r.json() }));
+    });
+    for (const { want, got } of await Promise.all([...calls, ...modernCalls])) {
+      assert.equal(got.id, 7);
+      assert.equal(got.result.content[0].text, want);
+    }
+    await Promise.all(sessions.map((sid) => fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': sid } })));
+    } finally { await big.close(); }
+  });
+
+  test('concurrent initializes cannot overshoot the session cap', async () => {
+    const results = await Promise.all(Array.from({ length: 10 }, () => post(url, init())));
+    const ok = results.filter((r) => r.status === 200);
+    assert.ok(ok.length <= 3, `${ok.length} sessions for a cap of 3`);
+    assert.ok(results.some((r) => r.status === 503));
+    await Promise.all(ok.map((r) => fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': r.headers.get('mcp-session-id')! } })));
+  });
+});

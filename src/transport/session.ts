@@ -127,6 +127,7 @@ export class LegacySession implements SessionView {
 export class SessionManager {
   private readonly live = new Map<string, LegacySession>();
   private readonly sweeper: NodeJS.Timeout;
+  private reserved = 0;
 
   constructor(
     private readonly config: SessionsConfig,
@@ -142,16 +143,22 @@ export class SessionManager {
   get size(): number { return this.live.size; }
 
   async create(endpoint: Endpoint, principal: string, protocolVersion: string, capabilities: JsonObject, clientInfo: JsonObject | undefined): Promise<LegacySession> {
-    if (this.live.size >= this.config.max) {
+    // Slots are reserved synchronously: concurrent initializes must not all pass the check before any is stored.
+    if (this.live.size + this.reserved >= this.config.max) {
       await this.sweep();
-      if (this.live.size >= this.config.max) throw new GatewayError('PC_SESSION_CAP', `at most ${this.config.max} sessions`);
+      if (this.live.size + this.reserved >= this.config.max) throw new GatewayError('PC_SESSION_CAP', `at most ${this.config.max} sessions`);
     }
-    const id = randomBytes(24).toString('base64url');
-    const now = Date.now();
-    await this.storage.sessions.create({ id, endpoint: endpoint.key, principal, protocolVersion, clientInfo, clientCapabilities: capabilities, createdAt: now, lastSeenAt: now });
-    const s = new LegacySession(id, endpoint, principal, protocolVersion, capabilities, clientInfo, this.hub);
-    this.live.set(id, s);
-    return s;
+    this.reserved++;
+    try {
+      const id = randomBytes(24).toString('base64url');
+      const now = Date.now();
+      await this.storage.sessions.create({ id, endpoint: endpoint.key, principal, protocolVersion, clientInfo, clientCapabilities: capabilities, createdAt: now, lastSeenAt: now });
+      const s = new LegacySession(id, endpoint, principal, protocolVersion, capabilities, clientInfo, this.hub);
+      this.live.set(id, s);
+      return s;
+    } finally {
+      this.reserved--;
+    }
   }
 
   /**
