@@ -88,7 +88,7 @@ describe('malformed and oversized input', () => {
     assert.equal((await post(url, init(), { 'content-type': 'text/plain' })).status, 415);
     assert.equal((await post(url, init(), { 'content-type': 'application/jsonx' })).status, 415);
     assert.equal((await post(url, init(), { accept: 'text/html' })).status, 406);
-    assert.equal((await post(url, [init()])).status, 400);
+    assert.equal((await post(url, [init()])).status, 400, 'a batch without a 2025-03-26 session');
   });
   test('unknown paths → 404, unsupported HTTP methods → 405', async () => {
     assert.equal((await fetch(`${gw.url}/nope`)).status, 404);
@@ -253,5 +253,34 @@ upstreams:
     assert.ok(ok.length <= 3, `${ok.length} sessions for a cap of 3`);
     assert.ok(results.some((r) => r.status === 503));
     await Promise.all(ok.map((r) => fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': r.headers.get('mcp-session-id')! } })));
+  });
+});
+
+describe('JSON-RPC batches (2025-03-26 only)', () => {
+  test('a 2025-03-26 session may batch requests and notifications; newer sessions may not', async () => {
+    const r = await post(url, { ...init(), params: { ...init().params, protocolVersion: '2025-03-26' } });
+    const sid = r.headers.get('mcp-session-id')!;
+    const batch = [
+      { jsonrpc: '2.0', id: 'a', method: 'tools/call', params: { name: 'echo', arguments: { text: 'one' } } },
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 'b', method: 'tools/call', params: { name: 'echo', arguments: { text: 'two' } } },
+      { jsonrpc: '2.0', id: 'c', method: 'initialize', params: {} },
+    ];
+    const json = await post(url, batch, { 'mcp-session-id': sid, accept: 'application/json' });
+    assert.equal(json.status, 200);
+    const byId = new Map((JSON.parse(json.text) as Array<{ id: string }>).map((m) => [m.id, m]));
+    assert.deepEqual((byId.get('a') as any).result.content, [{ type: 'text', text: 'one' }]);
+    assert.deepEqual((byId.get('b') as any).result.content, [{ type: 'text', text: 'two' }]);
+    assert.equal((byId.get('c') as any).error.code, -32600);
+    const sse = await post(url, batch.slice(0, 3), { 'mcp-session-id': sid });
+    assert.equal(sse.headers.get('content-type'), 'text/event-stream');
+    assert.equal(sse.text.split('\n').filter((l) => l.startsWith('data: {')).length, 2);
+    const only = await post(url, [{ jsonrpc: '2.0', method: 'notifications/initialized' }], { 'mcp-session-id': sid });
+    assert.equal(only.status, 202);
+    await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': sid } });
+    const modernSession = await post(url, init());
+    const refused = await post(url, batch.slice(0, 1), { 'mcp-session-id': modernSession.headers.get('mcp-session-id')! });
+    assert.equal(refused.status, 400);
+    await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': modernSession.headers.get('mcp-session-id')! } });
   });
 });

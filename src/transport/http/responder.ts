@@ -81,6 +81,15 @@ export class Responder {
     this.enqueue(async () => { this.sse?.end(); this.opts.log?.endResumed(); });
   }
 
+  /** Ends without a response (the request was cancelled: the client expects none). */
+  end(): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.streamTimer);
+    if (!this.sse) { if (!this.res.headersSent && !this.res.destroyed) this.res.writeHead(204).end(); return; }
+    this.enqueue(async () => { this.sse?.end(); this.opts.log?.endResumed(); });
+  }
+
   private write(message: JsonRpcMessage): void {
     const data = JSON.stringify(message);
     const log = this.opts.log;

@@ -59,8 +59,8 @@ export class StreamableHttp {
     if (!isJsonContentType(req.headers['content-type'])) throw new GatewayError('PC_BAD_CONTENT_TYPE');
     const limits = this.gw.config.limits;
     const body = parseJson(await readBody(req, limits.maxBodyBytes));
-    if (Array.isArray(body)) throw new GatewayError('PC_BATCH');
     checkLimits(body, limits);
+    if (Array.isArray(body)) return this.batch(req, res, ep, body, this.principal(req), accept.sse);
     const kind = classify(body);
     if (kind === 'invalid') {
       const id = isObject(body) && (typeof body.id === 'string' || typeof body.id === 'number') ? body.id : null;
@@ -73,7 +73,7 @@ export class StreamableHttp {
 
     if (kind !== 'response' && bodyVersion !== undefined) return this.modern(req, res, ep, msg as JsonRpcRequest | JsonRpcNotification, bodyVersion, principal, accept.sse);
     if (kind === 'request' && (msg as JsonRpcRequest).method === 'initialize') return this.initialize(req, res, ep, msg as JsonRpcRequest, principal);
-    if (sessionId !== undefined) return this.legacy(req, res, ep, msg, this.gw.sessions.get(sessionId, ep, principal.subject), accept.sse);
+    if (sessionId !== undefined) return this.legacy(req, res, ep, msg, this.gw.sessions.get(sessionId, ep, principal.subject), accept.sse, principal);
     const headerVersion = header(req, HEADER.protocolVersion);
     if (headerVersion !== undefined && eraOf(headerVersion) === 'modern' && kind !== 'response') {
       return this.modern(req, res, ep, msg as JsonRpcRequest | JsonRpcNotification, undefined, principal, accept.sse);
@@ -152,7 +152,7 @@ export class StreamableHttp {
     sendJson(res, 200, success(msg.id, result), { 'Mcp-Session-Id': session.id });
   }
 
-  private async legacy(req: IncomingMessage, res: ServerResponse, ep: Endpoint, msg: JsonRpcMessage, session: LegacySession, sse: boolean): Promise<void> {
+  private async legacy(req: IncomingMessage, res: ServerResponse, ep: Endpoint, msg: JsonRpcMessage, session: LegacySession, sse: boolean, principal: Principal): Promise<void> {
     const v = header(req, HEADER.protocolVersion);
     if (v !== undefined && eraOf(v) !== 'legacy') throw new GatewayError('PC_INVALID_REQUEST', `Bad Request: unsupported MCP-Protocol-Version '${v}' (supported: ${SUPPORTED_VERSIONS.join(', ')})`);
     if (!('method' in msg)) {
@@ -175,30 +175,73 @@ export class StreamableHttp {
       primeRetryMs: session.protocolVersion >= '2025-11-25' ? PRIME_RETRY_MS : undefined,
       streamAfterMs: STREAM_AFTER_MS,
     });
+    const sink = (m: JsonRpcMessage) => { responder.send(m); return true; };
+    try {
+      const out = await this.runLegacy(ep, session, request, principal, (n) => responder.send(n), sse ? sink : undefined);
+      // A cancelled request gets no response (the client said it no longer wants one).
+      if (!out) return responder.end();
+      responder.finish(out.response, responder.streaming ? 200 : out.status);
+    } finally {
+      setTimeout(() => this.logs.delete(log.streamId), 60_000).unref();
+    }
+  }
+
+  /** Runs one legacy request through the pipeline; undefined when the client cancelled it. */
+  private async runLegacy(
+    ep: Endpoint, session: LegacySession, request: JsonRpcRequest, principal: Principal,
+    notify: (n: JsonRpcNotification) => void, sink: ((m: JsonRpcMessage) => boolean) | undefined,
+  ): Promise<{ response: JsonRpcResponse; status: number } | undefined> {
     const abort = new AbortController();
     const key = String(request.id);
     session.inflight.set(key, abort);
-    const sink = (m: JsonRpcNotification | JsonRpcRequest) => { responder.send(m); return true; };
     const ctx = newContext(this.gw, {
       request, endpoint: ep, era: 'legacy', protocolVersion: session.protocolVersion,
       clientCapabilities: session.clientCapabilities, clientInfo: session.clientInfo, logLevel: session.logLevel,
-      session, transport: 'http', signal: abort.signal, principal: LOCAL_PRINCIPAL,
-      channel: {
-        notify: (n) => responder.send(n),
-        request: (method, params, signal) => session.request(method, params, signal, sse ? sink : undefined),
-      },
+      session, transport: 'http', signal: abort.signal, principal,
+      channel: { notify, request: (method, params, signal) => session.request(method, params, signal, sink) },
     });
     try {
-      responder.finish(success(request.id, await this.gw.run(ctx)));
+      return { response: success(request.id, await this.gw.run(ctx)), status: 200 };
     } catch (e) {
+      if (abort.signal.aborted) return undefined;
       const { status, body } = toFailure(e, request.id, 'legacy');
-      // A cancelled request gets no response (the client said it no longer wants one).
-      if (abort.signal.aborted && !res.headersSent) { res.writeHead(204).end(); return; }
-      responder.finish(body, responder.streaming ? 200 : status);
+      return { response: body, status };
     } finally {
       session.inflight.delete(key);
-      setTimeout(() => this.logs.delete(log.streamId), 60_000).unref();
     }
+  }
+
+  /**
+   * A JSON-RPC batch, which only 2025-03-26 allowed (and never with initialize). Requests run concurrently; with
+   * SSE accepted, interim messages and responses stream as they come, otherwise one JSON array answers them all.
+   */
+  private async batch(req: IncomingMessage, res: ServerResponse, ep: Endpoint, items: unknown[], principal: Principal, sse: boolean): Promise<void> {
+    const sessionId = header(req, HEADER.sessionId);
+    if (sessionId === undefined) throw new GatewayError('PC_BATCH');
+    const session = this.gw.sessions.get(sessionId, ep, principal.subject);
+    if (session.protocolVersion !== '2025-03-26') throw new GatewayError('PC_BATCH', `protocol ${session.protocolVersion} has no batches`);
+    if (items.length === 0 || items.length > this.gw.config.limits.maxArrayLength) throw new GatewayError('PC_INVALID_REQUEST', 'empty or oversized batch');
+    const responses: JsonRpcResponse[] = [];
+    const requests: JsonRpcRequest[] = [];
+    for (const item of items) {
+      const kind = classify(item);
+      if (kind === 'invalid') responses.push(failure(null, ErrorCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 message'));
+      else if (kind === 'response') session.resolveResponse(item as JsonRpcResponse);
+      else if (kind === 'notification') this.legacyNotification(session, item as JsonRpcNotification);
+      else if ((item as JsonRpcRequest).method === 'initialize') responses.push(failure((item as JsonRpcRequest).id, ErrorCode.InvalidRequest, 'initialize must not be part of a batch'));
+      else requests.push(item as JsonRpcRequest);
+    }
+    if (requests.length === 0 && responses.length === 0) { res.writeHead(202).end(); return; }
+    const stream = sse ? new SseStream(res, { maxBufferedBytes: this.gw.config.limits.sseBufferBytes }, { 'Mcp-Session-Id': session.id }) : undefined;
+    const emit = (m: JsonRpcMessage) => { if (stream) return stream.send(JSON.stringify(m)); return false; };
+    for (const r of responses) emit(r);
+    await Promise.all(requests.map(async (r) => {
+      const out = await this.runLegacy(ep, session, r, principal, (n) => { emit(n); }, stream ? emit : undefined);
+      if (!out) return;
+      if (stream) emit(out.response); else responses.push(out.response);
+    }));
+    if (stream) stream.end();
+    else sendJson(res, 200, responses, { 'Mcp-Session-Id': session.id });
   }
 
   private legacyNotification(session: LegacySession, n: JsonRpcNotification): void {
