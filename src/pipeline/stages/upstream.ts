@@ -104,10 +104,22 @@ async function local(ctx: RequestContext): Promise<JsonObject> {
   }
 }
 
-/** Capabilities come from the members' handshakes; make sure each was tried once before answering. */
+/**
+ * Capabilities come from the members' handshakes; give each unknown member one bounded chance to answer before
+ * replying, so a slow or dead upstream delays an initialize by at most WARM_MS and never fails it.
+ */
 async function warmMembers(ctx: RequestContext): Promise<void> {
-  await Promise.allSettled(ctx.endpoint.members.filter((m) => !m.info).map((m) => m.acquire()));
+  const unknown = ctx.endpoint.members.filter((m) => !m.info);
+  if (unknown.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled(unknown.map((m) => m.acquire())),
+    new Promise<void>((resolve) => { timer = setTimeout(resolve, WARM_MS); }),
+  ]);
+  clearTimeout(timer);
 }
+
+const WARM_MS = 5000;
 
 function acquire(ctx: RequestContext, m: Upstream): Promise<UpstreamConnection> {
   const s = ctx.session;

@@ -17,6 +17,7 @@ export class SseStream {
   private waitingDrain = false;
   private keepAlive: NodeJS.Timeout | undefined;
   private _closed = false;
+  private closeHooks: Array<() => void> = [];
 
   constructor(private readonly res: ServerResponse, private readonly opts: SseOptions, headers: Record<string, string> = {}) {
     res.writeHead(200, {
@@ -36,6 +37,12 @@ export class SseStream {
   }
 
   get closed(): boolean { return this._closed; }
+
+  /** Runs fn when the stream closes (at once if it already has). */
+  onClosed(fn: () => void): void {
+    if (this._closed) fn();
+    else this.closeHooks.push(fn);
+  }
 
   /** Sends one event; returns false when the stream is closed (the caller decides what is lost). */
   send(data: string, id?: string, retryMs?: number): boolean {
@@ -98,5 +105,6 @@ export class SseStream {
     this.queued = [];
     this.queuedBytes = 0;
     this.opts.onClose?.();
+    for (const fn of this.closeHooks.splice(0)) fn();
   }
 }

@@ -314,7 +314,7 @@ export class StreamableHttp {
     };
     session.standalone = sink;
     stream.prime(`${session.id}-open`);
-    res_onClose(stream, () => { if (session.standalone === sink) session.standalone = undefined; });
+    stream.onClosed(() => { if (session.standalone === sink) session.standalone = undefined; });
     session.flushBacklog();
   }
 
@@ -325,11 +325,6 @@ export class StreamableHttp {
     await this.gw.sessions.end(sessionId);
     res.writeHead(200).end();
   }
-}
-
-function res_onClose(stream: SseStream, fn: () => void): void {
-  const t = setInterval(() => { if (stream.closed) { clearInterval(t); fn(); } }, 1000);
-  t.unref();
 }
 
 export function header(req: IncomingMessage, name: string): string | undefined {
