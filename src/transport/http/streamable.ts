@@ -106,7 +106,7 @@ export class StreamableHttp {
     const logLevel = typeof meta?.[META.logLevel] === 'string' ? (meta[META.logLevel] as string) : undefined;
     if (msg.method === 'subscriptions/listen') {
       if (!sse) throw new GatewayError('PC_BAD_ACCEPT', 'subscriptions/listen answers with an event stream');
-      return openListen(this.gw, req, res, ep, msg);
+      return openListen(this.gw, res, ep, msg);
     }
     const responder = new Responder(res, {
       acceptsSse: sse,

@@ -14,8 +14,7 @@ import { ErrorCode, LEGACY_ONLY_METHODS, META, MODERN_VERSIONS, SUPPORTED_VERSIO
 import { metaOf } from '../../core/mcp.js';
 import { Gateway } from '../../gateway.js';
 import type { Endpoint } from '../../endpoint/endpoint.js';
-import { endpointCapabilities } from '../../endpoint/capabilities.js';
-import type { Listener } from '../../endpoint/notifications.js';
+import { subscribe } from '../../endpoint/subscription.js';
 import { LOCAL_PRINCIPAL } from '../../pipeline/stages/authenticate.js';
 import type { LegacySession } from '../session.js';
 import { checkLimits } from '../http/body.js';
@@ -169,29 +168,9 @@ class StdioServer {
 
   /** stdio listen: notifications share the channel, so each carries the subscription id; cancel ends it. */
   private async listen(req: JsonRpcRequest): Promise<void> {
-    const wanted = isObject(req.params?.notifications) ? req.params.notifications : {};
-    const caps = endpointCapabilities(this.ep);
-    const tag = (n: JsonRpcNotification): JsonRpcNotification => ({ ...n, params: { ...(n.params ?? {}), _meta: { [META.subscriptionId]: req.id } } });
-    const honoured: JsonObject = {};
-    if (wanted.toolsListChanged === true && caps.tools) honoured.toolsListChanged = true;
-    if (wanted.promptsListChanged === true && caps.prompts) honoured.promptsListChanged = true;
-    if (wanted.resourcesListChanged === true && caps.resources) honoured.resourcesListChanged = true;
-    const listener: Listener = {
-      endpoint: this.ep, resources: new Set(), legacy: false,
-      toolsListChanged: honoured.toolsListChanged === true, promptsListChanged: honoured.promptsListChanged === true,
-      resourcesListChanged: honoured.resourcesListChanged === true,
-      deliver: (n) => { this.write(tag(n)); },
-    };
-    const accepted: string[] = [];
-    if (Array.isArray(wanted.resourceSubscriptions)) {
-      for (const uri of wanted.resourceSubscriptions) {
-        if (typeof uri !== 'string') continue;
-        try { await this.gw.hub.subscribe(listener, uri); accepted.push(uri); } catch { /* not acknowledged */ }
-      }
-    }
-    if (accepted.length) honoured.resourceSubscriptions = accepted;
-    this.write(tag({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { notifications: honoured } }));
-    const remove = this.gw.hub.add(listener);
-    this.listens.set(String(req.id), () => { remove(); this.listens.delete(String(req.id)); });
+    const sub = await subscribe(this.gw.hub, this.ep, req.id, req.params, (n) => { this.write(n); });
+    this.write(sub.acknowledgment);
+    const stop = sub.start();
+    this.listens.set(String(req.id), () => { stop(); this.listens.delete(String(req.id)); });
   }
 }
