@@ -11,8 +11,9 @@
  * mcp-proxy and this process (the load generator) share --front-cpu (default 1).
  *
  * Targets: a bare node:http JSON echo (the ceiling C), a raw JSON-RPC MCP echo (faster than the gateway), an SDK v2
- * McpServer (Streamable HTTP, sessionful; also spawned over stdio), the gateway in front of each, and mcp-proxy
- * (npm; it fronts stdio servers only) in front of the same SDK server over stdio.
+ * McpServer (Streamable HTTP, sessionful; also spawned over stdio), the gateway in front of each, mcp-proxy (npm; it
+ * fronts stdio servers only) in front of the same SDK server over stdio, and, for reference, a bare node:http + undici
+ * pass-through proxy in front of the raw echo (the floor of any Node.js gateway).
  *
  * Rows that are compared with each other form a group and are measured in interleaved rounds (A B C, C B A, A B C…),
  * so slow drift on a noisy machine hits each of them alike; each row's figures aggregate all its rounds.
@@ -92,7 +93,7 @@ const script = (name: string): string[] => argv.tsx
 // ── what the report holds ──────────────────────────────────────────────────────────────────────────────────
 
 type Upstream = 'ceiling' | 'raw' | 'sdk';
-type Via = 'bare' | 'direct' | 'gateway' | 'gateway (stdio)' | 'mcp-proxy (stdio)';
+type Via = 'bare' | 'direct' | 'bare proxy' | 'gateway' | 'gateway (stdio)' | 'mcp-proxy (stdio)';
 
 interface Row {
   id: string;
@@ -151,7 +152,7 @@ function build(): void {
   // Emits even when some unrelated file has a type error (noEmitOnError is off); the targets must exist after.
   const r = spawnSync(NODE, [tsc, '-p', join(ROOT, 'tsconfig.json'), '--outDir', BUILD, '--sourceMap', 'false'], { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) log(`note: tsc reported problems (emitted anyway):\n${(r.stdout + r.stderr).split('\n').slice(0, 10).join('\n')}`);
-  for (const t of ['echo-http', 'raw-mcp-echo', 'sdk-server', 'gateway']) {
+  for (const t of ['echo-http', 'raw-mcp-echo', 'sdk-server', 'gateway', 'bare-proxy']) {
     try { readFileSync(join(BUILD, 'bench', 'targets', `${t}.js`)); } catch { throw new Error(`build did not produce ${t}.js (try --tsx)`); }
   }
 }
@@ -249,6 +250,18 @@ function fmt(x: number, digits: number): string {
   return Number.isFinite(x) ? x.toFixed(digits) : '—';
 }
 
+/** CPU µs per operation of the upstream and of the proxy in front of it (gateway, mcp-proxy, bare proxy), from /proc. */
+function cpuPerOp(r: Pick<ScenarioResult, 'upstream' | 'via' | 'cpu' | 'stats'>): { upstream?: number; proxy?: number } {
+  const per = (pct: number | undefined) => (pct === undefined || !(r.stats.rps > 0) ? undefined : Math.round((pct * 1e4) / r.stats.rps));
+  const front = r.via.startsWith('gateway') ? 'gateway' : r.via.startsWith('mcp-proxy') ? 'mcp-proxy' : r.via === 'bare proxy' ? 'bare-proxy' : undefined;
+  const stdio = r.via.endsWith('(stdio)');
+  const upName = stdio ? front! : r.upstream === 'ceiling' ? 'echo-http' : r.upstream === 'raw' ? 'raw-mcp-echo' : 'sdk-server';
+  return {
+    upstream: per(r.cpu.groups[upName]?.[`cpu${UP}`]),
+    ...(front ? { proxy: per(r.cpu.groups[front]?.[`cpu${FRONT}`]) } : {}),
+  };
+}
+
 function averageCpu(list: CpuUse[]): CpuUse {
   const avg = (xs: number[]) => Math.round((xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)) * 10) / 10;
   const cores: Record<string, number> = {};
@@ -327,7 +340,8 @@ async function measureGroup(all: Row[]): Promise<void> {
         id: r.id, upstream: r.upstream, via: r.via, kind: r.kind, mode: 'closed' in r.mode ? 'closed' : 'open',
         ...('closed' in r.mode ? { concurrency: r.mode.closed } : {}), warmupMs: Math.round(warmedMs.get(r)!), rounds: ROUNDS, roundRps: roundRps.get(r)!, stats, cpu: c,
       });
-      log(`${r.id.padEnd(32)} ${fmt(stats.rps, 0).padStart(7)} req/s [${roundRps.get(r)!.join(' ')}]  p50 ${fmt(stats.p50, 2).padStart(6)} ms  p99 ${fmt(stats.p99, 2).padStart(7)} ms  err ${stats.errors + stats.dropped}  cpu${UP} ${c.cores[`cpu${UP}`]}% cpu${FRONT} ${c.cores[`cpu${FRONT}`]}% (load gen ${c.loadgen}%)${stats.firstError ? `  first error: ${stats.firstError}` : ''}`);
+      const us = cpuPerOp({ upstream: r.upstream, via: r.via, cpu: c, stats });
+      log(`${r.id.padEnd(32)} ${fmt(stats.rps, 0).padStart(7)} req/s [${roundRps.get(r)!.join(' ')}]  p50 ${fmt(stats.p50, 2).padStart(6)} ms  p99 ${fmt(stats.p99, 2).padStart(7)} ms  err ${stats.errors + stats.dropped}  cpu${UP} ${c.cores[`cpu${UP}`]}% cpu${FRONT} ${c.cores[`cpu${FRONT}`]}% (load gen ${c.loadgen}%)  µs/op upstream ${us.upstream ?? '—'} proxy ${us.proxy ?? '—'}${stats.firstError ? `  first error: ${stats.firstError}` : ''}`);
     }
   } finally {
     for (const w of work.values()) await w.close().catch(() => {});
@@ -412,7 +426,9 @@ function evaluate(mem: MemoryResult | undefined): { checks: Check[]; ratios: Rec
   const ratios: Record<string, number> = {};
   for (const kind of ['warm', 'modern', 'cycle'] as const) {
     ratios[`raw ${kind}: direct / C`] = r3(ratio(find('raw', 'direct', kind), C));
+    ratios[`raw ${kind}: bare proxy / C`] = r3(ratio(find('raw', 'bare proxy', kind), C));
     ratios[`raw ${kind}: gateway / C`] = r3(ratio(find('raw', 'gateway', kind), C));
+    ratios[`raw ${kind}: gateway / bare proxy`] = r3(ratio(find('raw', 'gateway', kind), find('raw', 'bare proxy', kind)));
     ratios[`raw ${kind}: gateway / direct`] = r3(ratio(find('raw', 'gateway', kind), find('raw', 'direct', kind)));
     ratios[`sdk ${kind}: gateway / direct`] = r3(ratio(find('sdk', 'gateway', kind), find('sdk', 'direct', kind)));
     ratios[`sdk ${kind}: gateway (stdio) / direct`] = r3(ratio(find('sdk', 'gateway (stdio)', kind), find('sdk', 'direct', kind)));
@@ -468,13 +484,14 @@ function markdown(m: ReturnType<typeof machine>, mem: MemoryResult | undefined, 
   L.push(`Run ${new Date().toISOString()}${QUICK ? ' (--quick)' : ''}: ${m.nproc} × ${m.cpu}, Node ${m.node}, Linux ${m.kernel}; undici ${m.undici}, SDK ${m.sdk}, mcp-proxy ${m.mcpProxy}; gateway storage ${STORAGE}; targets ${argv.tsx ? 'through tsx' : 'compiled by tsc'}.`);
   L.push(`Each row: an unrecorded warm-up (at least ${WARMUP_MS / 1000} s, extended in 0.5 s steps until throughput stops rising, at most ${WARMUP_MAX_MS / 1000} s), then ${ROUNDS} × ${DURATION_MS / 1000} s measured rounds interleaved with the rows it is compared with. Closed loop at concurrency ${CONC} (new-session cycle ${CYCLE_CONC}). Upstreams on cpu${UP}; gateway / mcp-proxy on cpu${FRONT}, load generator on cpu${LOADGEN_CPU}${HAVE_TASKSET ? '' : ' (taskset missing: NOT pinned)'}.`);
   L.push('');
-  L.push(`| upstream | via | workload | req/s | per round | × C | p50 ms | p99 ms | errors | cpu${UP} % | cpu${FRONT} % (load gen) |`);
-  L.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  L.push(`| upstream | via | workload | req/s | per round | × C | p50 ms | p99 ms | errors | cpu${UP} % | cpu${FRONT} % (load gen) | CPU µs/op upstream | CPU µs/op proxy |`);
+  L.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
     const wl = r.mode === 'open' ? `${r.kind}, open loop @ ${Math.round(r.stats.targetRate ?? 0)}/s` : r.kind;
     const xc = C && r.mode === 'closed' ? (r.stats.rps / C.stats.rps).toFixed(3) : '';
     const up = r.upstream === 'ceiling' ? 'node:http echo (C)' : r.upstream === 'raw' ? 'raw JSON-RPC echo' : 'SDK McpServer';
-    L.push(`| ${up} | ${r.via} | ${wl} | ${fmt(r.stats.rps, 0)} | ${r.roundRps.join(' / ')} | ${xc} | ${fmt(r.stats.p50, 2)} | ${fmt(r.stats.p99, 2)} | ${r.stats.errors + r.stats.dropped} | ${r.cpu.cores[`cpu${UP}`] ?? ''} | ${r.cpu.cores[`cpu${FRONT}`] ?? ''} (${r.cpu.loadgen}) |`);
+    const us = cpuPerOp(r);
+    L.push(`| ${up} | ${r.via} | ${wl} | ${fmt(r.stats.rps, 0)} | ${r.roundRps.join(' / ')} | ${xc} | ${fmt(r.stats.p50, 2)} | ${fmt(r.stats.p99, 2)} | ${r.stats.errors + r.stats.dropped} | ${r.cpu.cores[`cpu${UP}`] ?? ''} | ${r.cpu.cores[`cpu${FRONT}`] ?? ''} (${r.cpu.loadgen}) | ${us.upstream ?? ''} | ${us.proxy ?? ''} |`);
   }
   L.push('');
   L.push('| ratio (throughput) | value |');
@@ -505,6 +522,7 @@ async function main(): Promise<void> {
   const cfg = join(tmp, 'portcullis.yaml');
   writeFileSync(cfg, gatewayYaml(raw.url!, sdk.url!, join(tmp, 'data')));
   const gw = await startGatewayProc('gateway', cfg);
+  const bare = await startTarget('bare-proxy', FRONT, [...script('bare-proxy'), raw.url!]);
   if (argv.profile) {
     profiled = { gw, dir: join(OUT, 'profiles') };
     mkdirSync(profiled.dir, { recursive: true });
@@ -526,10 +544,12 @@ async function main(): Promise<void> {
   await measureGroup([
     row('C: node:http echo', 'ceiling', 'bare', 'echo', echo.url!, closed),
     row('raw direct, warm', 'raw', 'direct', 'warm', raw.url!, closed),
+    row('raw bare proxy, warm', 'raw', 'bare proxy', 'warm', bare.url!, closed),
     row('raw gateway, warm', 'raw', 'gateway', 'warm', G('raw'), closed),
   ]);
   await measureGroup([
     row('raw direct, modern', 'raw', 'direct', 'modern', raw.url!, closed),
+    row('raw bare proxy, modern', 'raw', 'bare proxy', 'modern', bare.url!, closed),
     row('raw gateway, modern', 'raw', 'gateway', 'modern', G('raw-modern'), closed),
   ]);
   await measureGroup([

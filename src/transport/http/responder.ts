@@ -21,8 +21,8 @@ export interface ResponderOptions {
   acceptsSse: boolean;
   maxBufferedBytes: number;
   headers: Record<string, string>;
-  /** Legacy sessions: resumable event log of this stream; undefined in the modern era. */
-  log?: ResumableLog | undefined;
+  /** Legacy sessions: opens the resumable event log when the response turns into a stream; undefined in the modern era. */
+  openLog?: (() => ResumableLog) | undefined;
   /** Sent as the priming event's retry hint (2025-11-25 clients). */
   primeRetryMs?: number | undefined;
   /** Switch a still-unanswered request to a (resumable) stream after this long, so a dropped connection loses nothing. */
@@ -37,6 +37,7 @@ export class Responder {
   private chain: Promise<void> = Promise.resolve();
 
   private streamTimer: NodeJS.Timeout | undefined;
+  private log: ResumableLog | undefined;
 
   constructor(private readonly res: ServerResponse, private readonly opts: ResponderOptions) {
     res.on('close', () => { if (!this.done) opts.onClientGone?.(); });
@@ -49,7 +50,10 @@ export class Responder {
   private startStream(): void {
     if (this.sse || this.done || this.res.destroyed) return;
     this.sse = new SseStream(this.res, { maxBufferedBytes: this.opts.maxBufferedBytes }, this.opts.headers);
-    if (this.opts.log) this.enqueue(async () => { const id = await this.opts.log!.append(''); this.sse?.prime(id, this.opts.primeRetryMs); });
+    // Only a streamed response needs an event log: plain JSON answers cost no storage.
+    this.log = this.opts.openLog?.();
+    const log = this.log;
+    if (log) this.enqueue(async () => { const id = await log.append(''); this.sse?.prime(id, this.opts.primeRetryMs); });
   }
 
   get streaming(): boolean { return this.sse !== undefined; }
@@ -78,7 +82,7 @@ export class Responder {
     }
     this.write(message);
     this.done = true;
-    this.enqueue(async () => { this.sse?.end(); this.opts.log?.endResumed(); });
+    this.enqueue(async () => { this.sse?.end(); this.log?.endResumed(); });
   }
 
   /** Ends without a response (the request was cancelled: the client expects none). */
@@ -87,12 +91,12 @@ export class Responder {
     this.done = true;
     clearTimeout(this.streamTimer);
     if (!this.sse) { if (!this.res.headersSent && !this.res.destroyed) this.res.writeHead(204).end(); return; }
-    this.enqueue(async () => { this.sse?.end(); this.opts.log?.endResumed(); });
+    this.enqueue(async () => { this.sse?.end(); this.log?.endResumed(); });
   }
 
   private write(message: JsonRpcMessage): void {
     const data = JSON.stringify(message);
-    const log = this.opts.log;
+    const log = this.log;
     if (!log) {
       this.sse?.send(data);
       return;

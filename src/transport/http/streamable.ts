@@ -166,12 +166,12 @@ export class StreamableHttp {
       return;
     }
     const request = msg as JsonRpcRequest;
-    const log = this.newLog(session);
+    let log: StreamLog | undefined;
     const responder = new Responder(res, {
       acceptsSse: sse,
       maxBufferedBytes: this.gw.config.limits.sseBufferBytes,
       headers: { 'Mcp-Session-Id': session.id },
-      log: sse ? log : undefined,
+      openLog: () => (log = this.newLog(session)),
       primeRetryMs: session.protocolVersion >= '2025-11-25' ? PRIME_RETRY_MS : undefined,
       streamAfterMs: STREAM_AFTER_MS,
     });
@@ -182,7 +182,8 @@ export class StreamableHttp {
       if (!out) return responder.end();
       responder.finish(out.response, responder.streaming ? 200 : out.status);
     } finally {
-      setTimeout(() => this.logs.delete(log.streamId), 60_000).unref();
+      // A streamed response stays resumable for a while after it finished.
+      if (log) { const id = log.streamId; setTimeout(() => this.logs.delete(id), 60_000).unref(); }
     }
   }
 
