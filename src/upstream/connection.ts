@@ -234,7 +234,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
         clearTimeout(entry.timer);
         opts.signal?.removeEventListener('abort', onAbort);
         this.pending.delete(id);
-        for (const [t, p] of this.byProgressToken) if (p === entry) this.byProgressToken.delete(t);
+        if (entry.progressToken !== undefined) this.byProgressToken.delete(`pc-${id}`);
       };
       entry.resolve = (r) => { cleanup(); resolve(r); };
       entry.reject = (e) => { cleanup(); reject(e); };
