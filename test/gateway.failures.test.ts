@@ -129,6 +129,19 @@ describe('upstream failures', () => {
       assert.deepEqual((await c.callTool({ name: 'hello', arguments: {} })).content, [{ type: 'text', text: 'hello' }]);
     } finally { await c.close(); }
   });
+
+  test('an HTTP upstream that goes away fails calls clearly and is used again when it comes back', async () => {
+    const c = await client('/servers/web/mcp');
+    try {
+      const port = (httpUpstream.address() as AddressInfo).port;
+      for (const [id, t] of transports) { transports.delete(id); await t.close(); }
+      httpUpstream.closeAllConnections();
+      await new Promise<void>((r) => httpUpstream.close(() => r()));
+      await assert.rejects(c.callTool({ name: 'hello', arguments: {} }), /unavailable|ECONNREFUSED|Upstream/i);
+      await new Promise<void>((r) => httpUpstream.listen(port, '127.0.0.1', r));
+      assert.deepEqual((await c.callTool({ name: 'hello', arguments: {} })).content, [{ type: 'text', text: 'hello' }]);
+    } finally { await c.close(); }
+  });
 });
 
 describe('cancellation', () => {
