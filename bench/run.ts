@@ -1,10 +1,14 @@
 /**
  * Portcullis benchmark: one run, one load generator, every target side by side. Loopback only, bounded in time.
  *
- *   npm run bench                     full run (≈ 4 min)
- *   npm run bench -- --quick          smoke run (≈ 30–40 s)
- *   npm run bench -- --profile        also write V8 CPU profiles of the gateway, one per gateway row
- *   npm run bench -- --only 'raw.*warm|memory'    only the rows whose id matches (and "memory" for the memory checks)
+ *   npm run bench                     full run (≈ 3.5 min; + 65 s when the heap grew during the memory check)
+ *   npm run bench -- --quick          smoke run (≈ 40 s; short rounds, 10k calls: figures are indicative only)
+ *   npm run bench -- --profile        also write V8 CPU profiles of the gateway (first round of each gateway row)
+ *   npm run bench -- --only 'raw.*warm|memory'    only the rows whose id matches ("memory": the memory checks)
+ *
+ * Other options: --rounds N, --duration S (per round), --warmup S (minimum), --concurrency N, --cycle-concurrency N,
+ * --storage memory|sqlite, --calls N, --idle-sessions N, --settle auto|yes|no, --no-mcp-proxy, --tsx,
+ * --upstream-cpu N, --front-cpu N, --loadgen-cpu N (diagnostic: the issue's setup shares the front core), --out DIR.
  *
  * Targets run as plain JavaScript compiled by tsc into bench/results/build (as `portcullis serve` runs the gateway
  * from dist/), unless --tsx. Pinning (taskset): every upstream runs alone on --upstream-cpu (default 0); the gateway or
@@ -61,18 +65,18 @@ const { values: argv } = parseArgs({
 const QUICK = argv.quick;
 const ROUNDS = Number(argv.rounds ?? (QUICK ? 1 : 4));
 /** Per round. */
-const DURATION_MS = 1000 * Number(argv.duration ?? (QUICK ? 0.7 : 1));
+const DURATION_MS = 1000 * Number(argv.duration ?? (QUICK ? 0.4 : 1));
 /** Warm-up per row: at least this long, then in 0.5 s steps until throughput stops rising (JIT), at most WARMUP_MAX_MS. */
-const WARMUP_MS = 1000 * Number(argv.warmup ?? (QUICK ? 0.5 : 1.5));
-const WARMUP_MAX_MS = Math.max(WARMUP_MS, QUICK ? 2000 : 6000);
+const WARMUP_MS = 1000 * Number(argv.warmup ?? (QUICK ? 0.4 : 1.5));
+const WARMUP_MAX_MS = Math.max(WARMUP_MS, QUICK ? 0 : 4500);
 const CONC = Number(argv.concurrency);
 const CYCLE_CONC = Number(argv['cycle-concurrency']);
 const UP = Number(argv['upstream-cpu']);
 const FRONT = Number(argv['front-cpu']);
 /** Diagnostic only: the issue's setup shares the front core between the gateway and the load generator. */
 const LOADGEN_CPU = Number(argv['loadgen-cpu'] ?? FRONT);
-const CALLS = Number(argv.calls ?? (QUICK ? 20_000 : 100_000));
-const IDLE_N = Number(argv['idle-sessions'] ?? (QUICK ? 200 : 1000));
+const CALLS = Number(argv.calls ?? (QUICK ? 10_000 : 100_000));
+const IDLE_N = Number(argv['idle-sessions'] ?? (QUICK ? 100 : 1000));
 /** "auto": after the calls, wait 65 s and measure again only if the heap grew beyond the target. */
 const SETTLE = (argv.settle ?? (QUICK ? 'no' : 'auto')) as 'auto' | 'yes' | 'no';
 const STORAGE = argv.storage;
@@ -84,7 +88,8 @@ const ONLY = argv.only ? new RegExp(argv.only, 'i') : undefined;
 const GROWTH_TARGET_MB = 4;
 
 const NODE = process.execPath;
-const BUILD = join(OUT, 'build');
+/** Inside the repository whatever --out says: compiled targets resolve their packages from its node_modules. */
+const BUILD = join(HERE, 'results', 'build');
 /** Node arguments that run a target: compiled JS, or the TypeScript source through tsx. */
 const script = (name: string): string[] => argv.tsx
   ? ['--import', 'tsx', join(HERE, 'targets', `${name}.ts`)]
@@ -420,22 +425,40 @@ function ratio(a: ScenarioResult | undefined, b: ScenarioResult | undefined): nu
   return a && b && b.stats.rps > 0 ? a.stats.rps / b.stats.rps : NaN;
 }
 
-function evaluate(mem: MemoryResult | undefined): { checks: Check[]; ratios: Record<string, number> } {
+/** Ratios of adjacent rounds (the rows were interleaved): median, min and max, to show how much noise there was. */
+function roundRatios(a: ScenarioResult | undefined, b: ScenarioResult | undefined): { median: number; min: number; max: number } | undefined {
+  if (!a || !b) return undefined;
+  const xs = a.roundRps.map((x, i) => x / (b.roundRps[i] ?? NaN)).filter(Number.isFinite).sort((p, q) => p - q);
+  if (!xs.length) return undefined;
+  const mid = xs.length >> 1;
+  const median = xs.length % 2 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
+  return { median, min: xs[0]!, max: xs[xs.length - 1]! };
+}
+
+interface Ratio { value: number; rounds?: { median: number; min: number; max: number } }
+
+function evaluate(mem: MemoryResult | undefined): { checks: Check[]; ratios: Record<string, number>; detail: Record<string, Ratio> } {
   const C = find('ceiling', 'bare', 'echo');
   const r3 = (n: number) => Math.round(n * 1000) / 1000;
-  const ratios: Record<string, number> = {};
+  const detail: Record<string, Ratio> = {};
+  const add = (name: string, a: ScenarioResult | undefined, b: ScenarioResult | undefined) => {
+    const value = ratio(a, b);
+    if (!Number.isFinite(value)) return;
+    const rr = roundRatios(a, b);
+    detail[name] = { value: r3(value), ...(rr ? { rounds: { median: r3(rr.median), min: r3(rr.min), max: r3(rr.max) } } : {}) };
+  };
   for (const kind of ['warm', 'modern', 'cycle'] as const) {
-    ratios[`raw ${kind}: direct / C`] = r3(ratio(find('raw', 'direct', kind), C));
-    ratios[`raw ${kind}: bare proxy / C`] = r3(ratio(find('raw', 'bare proxy', kind), C));
-    ratios[`raw ${kind}: gateway / C`] = r3(ratio(find('raw', 'gateway', kind), C));
-    ratios[`raw ${kind}: gateway / bare proxy`] = r3(ratio(find('raw', 'gateway', kind), find('raw', 'bare proxy', kind)));
-    ratios[`raw ${kind}: gateway / direct`] = r3(ratio(find('raw', 'gateway', kind), find('raw', 'direct', kind)));
-    ratios[`sdk ${kind}: gateway / direct`] = r3(ratio(find('sdk', 'gateway', kind), find('sdk', 'direct', kind)));
-    ratios[`sdk ${kind}: gateway (stdio) / direct`] = r3(ratio(find('sdk', 'gateway (stdio)', kind), find('sdk', 'direct', kind)));
-    ratios[`sdk ${kind}: mcp-proxy (stdio) / direct`] = r3(ratio(find('sdk', 'mcp-proxy (stdio)', kind), find('sdk', 'direct', kind)));
-    ratios[`sdk ${kind}: gateway (stdio) / mcp-proxy (stdio)`] = r3(ratio(find('sdk', 'gateway (stdio)', kind), find('sdk', 'mcp-proxy (stdio)', kind)));
+    add(`raw ${kind}: direct / C`, find('raw', 'direct', kind), C);
+    add(`raw ${kind}: bare proxy / C`, find('raw', 'bare proxy', kind), C);
+    add(`raw ${kind}: gateway / C`, find('raw', 'gateway', kind), C);
+    add(`raw ${kind}: gateway / bare proxy`, find('raw', 'gateway', kind), find('raw', 'bare proxy', kind));
+    add(`raw ${kind}: gateway / direct`, find('raw', 'gateway', kind), find('raw', 'direct', kind));
+    add(`sdk ${kind}: gateway / direct`, find('sdk', 'gateway', kind), find('sdk', 'direct', kind));
+    add(`sdk ${kind}: gateway (stdio) / direct`, find('sdk', 'gateway (stdio)', kind), find('sdk', 'direct', kind));
+    add(`sdk ${kind}: mcp-proxy (stdio) / direct`, find('sdk', 'mcp-proxy (stdio)', kind), find('sdk', 'direct', kind));
+    add(`sdk ${kind}: gateway (stdio) / mcp-proxy (stdio)`, find('sdk', 'gateway (stdio)', kind), find('sdk', 'mcp-proxy (stdio)', kind));
   }
-  for (const k of Object.keys(ratios)) if (!Number.isFinite(ratios[k]!)) delete ratios[k];
+  const ratios = Object.fromEntries(Object.entries(detail).map(([k, v]) => [k, v.value]));
 
   const out: Check[] = [];
   const x = (v: number | undefined, digits: number, unit: string) => (v === undefined ? 'not measured' : `${v.toFixed(digits)}${unit}`);
@@ -463,17 +486,18 @@ function evaluate(mem: MemoryResult | undefined): { checks: Check[]; ratios: Rec
     if (mem.settledGrowthMB !== undefined) out.push({ name: '… the same heap 65 s after the last call', value: `${mem.settledGrowthMB.toFixed(2)} MB`, target: `≤ ${GROWTH_TARGET_MB} MB`, met: mem.settledGrowthMB <= GROWTH_TARGET_MB });
     out.push({ name: `Idle session cost (${mem.idleSessions} sessions, heap delta / N after GC)`, value: `${(mem.idleBytesPerSession / 1024).toFixed(2)} KB`, target: '≤ 10 KB', met: mem.idleBytesPerSession <= 10240 });
   }
-  return { checks: out, ratios };
+  return { checks: out, ratios, detail };
 }
 
 function machine() {
   let model = 'unknown';
+  const git = spawnSync('git', ['describe', '--always', '--dirty', '--abbrev=10'], { cwd: ROOT, encoding: 'utf8' });
   try { model = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? model; } catch { /* not Linux */ }
   const version = (p: string) => {
     try { return (JSON.parse(readFileSync(join(ROOT, 'node_modules', p, 'package.json'), 'utf8')) as { version: string }).version; } catch { return 'unknown'; }
   };
   return {
-    nproc: cpus().length, cpu: model, node: process.version, kernel: release(),
+    nproc: cpus().length, cpu: model, node: process.version, kernel: release(), commit: git.status === 0 ? git.stdout.trim() : 'unknown',
     undici: version('undici'), sdk: version('@modelcontextprotocol/server'), mcpProxy: version('mcp-proxy'),
   };
 }
@@ -481,7 +505,7 @@ function machine() {
 function markdown(m: ReturnType<typeof machine>, mem: MemoryResult | undefined, e: ReturnType<typeof evaluate>): string {
   const C = find('ceiling', 'bare', 'echo');
   const L: string[] = [];
-  L.push(`Run ${new Date().toISOString()}${QUICK ? ' (--quick)' : ''}: ${m.nproc} × ${m.cpu}, Node ${m.node}, Linux ${m.kernel}; undici ${m.undici}, SDK ${m.sdk}, mcp-proxy ${m.mcpProxy}; gateway storage ${STORAGE}; targets ${argv.tsx ? 'through tsx' : 'compiled by tsc'}.`);
+  L.push(`Run ${new Date().toISOString()}${QUICK ? ' (--quick)' : ''} at ${m.commit}: ${m.nproc} × ${m.cpu}, Node ${m.node}, Linux ${m.kernel}; undici ${m.undici}, SDK ${m.sdk}, mcp-proxy ${m.mcpProxy}; gateway storage ${STORAGE}; targets ${argv.tsx ? 'through tsx' : 'compiled by tsc'}.`);
   L.push(`Each row: an unrecorded warm-up (at least ${WARMUP_MS / 1000} s, extended in 0.5 s steps until throughput stops rising, at most ${WARMUP_MAX_MS / 1000} s), then ${ROUNDS} × ${DURATION_MS / 1000} s measured rounds interleaved with the rows it is compared with. Closed loop at concurrency ${CONC} (new-session cycle ${CYCLE_CONC}). Upstreams on cpu${UP}; gateway / mcp-proxy on cpu${FRONT}, load generator on cpu${LOADGEN_CPU}${HAVE_TASKSET ? '' : ' (taskset missing: NOT pinned)'}.`);
   L.push('');
   L.push(`| upstream | via | workload | req/s | per round | × C | p50 ms | p99 ms | errors | cpu${UP} % | cpu${FRONT} % (load gen) | CPU µs/op upstream | CPU µs/op proxy |`);
@@ -494,9 +518,12 @@ function markdown(m: ReturnType<typeof machine>, mem: MemoryResult | undefined, 
     L.push(`| ${up} | ${r.via} | ${wl} | ${fmt(r.stats.rps, 0)} | ${r.roundRps.join(' / ')} | ${xc} | ${fmt(r.stats.p50, 2)} | ${fmt(r.stats.p99, 2)} | ${r.stats.errors + r.stats.dropped} | ${r.cpu.cores[`cpu${UP}`] ?? ''} | ${r.cpu.cores[`cpu${FRONT}`] ?? ''} (${r.cpu.loadgen}) | ${us.upstream ?? ''} | ${us.proxy ?? ''} |`);
   }
   L.push('');
-  L.push('| ratio (throughput) | value |');
-  L.push('| --- | ---: |');
-  for (const [k, v] of Object.entries(e.ratios)) L.push(`| ${k} | ${v.toFixed(3)} |`);
+  L.push('| ratio (throughput) | all rounds | median of per-round ratios (min – max) |');
+  L.push('| --- | ---: | ---: |');
+  for (const [k, v] of Object.entries(e.detail)) {
+    const rr = v.rounds && ROUNDS > 1 ? `${v.rounds.median.toFixed(3)} (${v.rounds.min.toFixed(3)} – ${v.rounds.max.toFixed(3)})` : '';
+    L.push(`| ${k} | ${v.value.toFixed(3)} | ${rr} |`);
+  }
   L.push('');
   L.push('| target | measured | required | met |');
   L.push('| --- | ---: | ---: | :---: |');
@@ -607,7 +634,7 @@ async function main(): Promise<void> {
   writeFileSync(join(OUT, 'latest.json'), JSON.stringify({
     when: new Date().toISOString(), quick: QUICK, machine: m,
     settings: { rounds: ROUNDS, roundMs: DURATION_MS, warmupMs: WARMUP_MS, concurrency: CONC, cycleConcurrency: CYCLE_CONC, upstreamCpu: UP, frontCpu: FRONT, pinned: HAVE_TASKSET, storage: STORAGE, compiled: !argv.tsx },
-    scenarios: results, memory: mem, ratios: e.ratios, checks: e.checks,
+    scenarios: results, memory: mem, ratios: e.detail, checks: e.checks,
   }, null, 2));
   writeFileSync(join(OUT, 'latest.md'), md);
   log(`\n${md}`);

@@ -7,6 +7,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
+import { exitWithParent } from './orphan.js';
+
+exitWithParent();
 
 const upstream = new URL(process.argv[2] ?? '');
 const pool = new Pool(upstream.origin, { connections: null, keepAliveTimeout: 30_000 });

@@ -12,6 +12,9 @@ import { resolve } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/core/log.js';
+import { exitWithParent } from './orphan.js';
+
+exitWithParent();
 
 const file = process.argv[2];
 if (!file) throw new Error('usage: gateway.ts <config.yaml>');

@@ -15,6 +15,9 @@ import type { AddressInfo } from 'node:net';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { NodeStreamableHTTPServerTransport, toNodeHandler } from '@modelcontextprotocol/node';
 import * as z from 'zod/v4';
+import { exitWithParent } from './orphan.js';
+
+exitWithParent();
 
 function buildServer(): McpServer {
   const server = new McpServer({ name: 'bench-sdk-echo', version: '1.0.0' });
