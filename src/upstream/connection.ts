@@ -56,7 +56,8 @@ interface Pending {
   /** Server-to-client requests of this call still waiting on the client: the call's timeout is paused meanwhile. */
   waitingOnClient: number;
   waitingSince: number;
-  abort: AbortController;
+  /** HTTP wires only: closes the call's stream on cancel or timeout (stdio has nothing to close). */
+  abort: AbortController | undefined;
 }
 
 export interface UpstreamInfo {
@@ -216,7 +217,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     if (opts.signal?.aborted) return Promise.reject(new GatewayError('PC_CANCELLED'));
     const id = this.nextId++;
     return new Promise<JsonObject>((resolve, reject) => {
-      const entry: Pending = { id, method, resolve, reject, opts, timeoutMs, waitingOnClient: 0, waitingSince: 0, abort: new AbortController() };
+      const entry: Pending = { id, method, resolve, reject, opts, timeoutMs, waitingOnClient: 0, waitingSince: 0, abort: this.wire.kind === 'stdio' ? undefined : new AbortController() };
       // Remap the caller's progress token: tokens are chosen by clients and would collide on a shared connection.
       const meta = metaOf(params);
       let out = params;
@@ -239,7 +240,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
       entry.resolve = (r) => { cleanup(); resolve(r); };
       entry.reject = (e) => { cleanup(); reject(e); };
       const msg: JsonRpcRequest = { jsonrpc: '2.0', id, method, params: out };
-      this.wire.send(msg, { signal: entry.abort.signal, ...(opts.headers ? { headers: opts.headers } : {}) }).catch((e: Error) => {
+      this.wire.send(msg, { ...(entry.abort ? { signal: entry.abort.signal } : {}), ...(opts.headers ? { headers: opts.headers } : {}) }).catch((e: Error) => {
         entry.reject(new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${this.opts.name}: ${e.message}`, { cause: e }));
       });
     });
@@ -251,7 +252,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     if (this._info?.era === 'legacy' || this.wire.kind !== 'http') {
       this.wire.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: entry.id, reason } }).catch(() => {});
     }
-    entry.abort.abort();
+    entry.abort?.abort();
     entry.reject(new GatewayError(code, code === 'PC_UPSTREAM_TIMEOUT' ? reason : undefined));
   }
 

@@ -21,6 +21,12 @@ export interface ContextInit {
   httpHeaders?: import('node:http').IncomingHttpHeaders | undefined;
 }
 
-export function newContext(gw: Gateway, init: ContextInit): RequestContext {
-  return { ...init, startedAt: performance.now(), log: gw.log, route: undefined };
+/** Written out field by field: this runs once per request, and a literal is cheaper than spreading `init`. */
+export function newContext(gw: Gateway, i: ContextInit): RequestContext {
+  return {
+    request: i.request, endpoint: i.endpoint, era: i.era, protocolVersion: i.protocolVersion,
+    clientCapabilities: i.clientCapabilities, clientInfo: i.clientInfo, logLevel: i.logLevel, session: i.session,
+    transport: i.transport, signal: i.signal, channel: i.channel, principal: i.principal, httpHeaders: i.httpHeaders,
+    startedAt: performance.now(), log: gw.log, route: undefined,
+  };
 }
