@@ -9,7 +9,7 @@ import { silentLogger, type Logger } from '../../core/log.js';
 import { HEADER, nameFieldOf } from '../../core/protocol.js';
 import type { SendOptions, UpstreamWire, WireContext } from '../wire.js';
 import {
-  createPool, discard, encodeHeaderValue, errorBodyOf, errText, header, linkedController, mediaType, modernVersionOf,
+  createPool, discard, encodeHeaderValue, errorBodyOf, errText, header, mediaType, modernVersionOf,
   normalizeHeaders, parseMessages, readText, sleep, transportFailure, UpstreamHttpError, type ResponseBody,
 } from './httpShared.js';
 import { SseParser, type SseEvent } from './sseParser.js';
@@ -114,11 +114,13 @@ export class HttpWire implements UpstreamWire {
     } else {
       ex.sentSession = this.legacyHeaders(headers);
     }
-    const { ctl, release } = linkedController(opts?.signal);
-    this.inflight.add(ctl);
+    // The caller's signal is used as is (one controller per call, not two); close() still ends such calls by
+    // destroying the pool. Only calls without a signal get one of the wire's own.
+    const own = opts?.signal ? undefined : new AbortController();
+    const ctl = { signal: opts?.signal ?? own!.signal };
+    if (own) this.inflight.add(own);
     const done = (): void => {
-      this.inflight.delete(ctl);
-      release();
+      if (own) this.inflight.delete(own);
     };
     let streaming = false;
     try {
@@ -295,17 +297,30 @@ export class HttpWire implements UpstreamWire {
     });
   }
 
-  private async drainInto(body: ResponseBody, parser: SseParser, signal: AbortSignal, onChunk?: () => void): Promise<void> {
-    try {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        parser.push(chunk);
-        onChunk?.();
-      }
-    } catch (err) {
-      if (!signal.aborted && !this.closed) this.log.debug({ err: errText(err) }, 'upstream SSE stream broke');
-    } finally {
-      parser.end();
-    }
+  /** Feeds a stream into the parser until it ends or breaks (events, not `for await`: this runs for every SSE answer). */
+  private drainInto(body: ResponseBody, parser: SseParser, signal: AbortSignal, onChunk?: () => void): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let settled = false;
+      const finish = (err?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        if (err !== undefined && !signal.aborted && !this.closed) this.log.debug({ err: errText(err) }, 'upstream SSE stream broke');
+        parser.end();
+        resolve();
+      };
+      body.on('data', (chunk: Buffer) => {
+        try {
+          parser.push(chunk);
+          onChunk?.();
+        } catch (err) {
+          body.destroy();
+          finish(err);
+        }
+      });
+      body.once('end', () => finish());
+      body.once('error', (err) => finish(err));
+      body.once('close', () => finish());
+    });
   }
 
   /** Hands a message to the owner; true when it is the response to `related`. */
