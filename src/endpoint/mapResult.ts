@@ -8,26 +8,41 @@ import { CACHEABLE_METHODS, META, type Era } from '../core/protocol.js';
 import { GATEWAY_INFO } from '../core/mcp.js';
 import { qualifyName, qualifyUri } from './namespace.js';
 
-const MODERN_ONLY_RESULT_FIELDS = ['resultType', 'ttlMs', 'cacheScope'] as const;
-
-/** Gives a result the shape the client's era expects. */
+/**
+ * Gives a result the shape the client's era expects. A legacy result that carries no modern-only field is returned
+ * as it is (the common case, and on the hot path); everything else is copied, never mutated in place.
+ */
 export function shapeForEra(result: JsonObject, method: string, era: Era, endpointName: string): JsonObject {
-  const out: JsonObject = { ...result };
-  const meta: JsonObject = isObject(out._meta) ? { ...out._meta } : {};
-  if (era === 'modern') {
-    out.resultType ??= 'complete';
-    if (out.resultType === 'complete' && CACHEABLE_METHODS.has(method)) {
-      if (typeof out.ttlMs !== 'number' || out.ttlMs < 0) out.ttlMs = 0;
-      // Results pass per-principal policy, so shared caches must never reuse them.
-      out.cacheScope = 'private';
+  if (era === 'legacy') {
+    const meta = isObject(result._meta) ? result._meta : undefined;
+    const dirty = 'resultType' in result || 'ttlMs' in result || 'cacheScope' in result || (meta !== undefined && META.serverInfo in meta);
+    if (!dirty) return result;
+    const out: JsonObject = {};
+    for (const k in result) if (!MODERN_ONLY.has(k) && k !== '_meta') out[k] = result[k];
+    if (meta) {
+      const rest: JsonObject = {};
+      for (const k in meta) if (k !== META.serverInfo) rest[k] = meta[k];
+      if (Object.keys(rest).length) out._meta = rest;
     }
-    meta[META.serverInfo] = { name: `${GATEWAY_INFO.name}/${endpointName}`, version: GATEWAY_INFO.version };
-  } else {
-    for (const f of MODERN_ONLY_RESULT_FIELDS) delete out[f];
-    delete meta[META.serverInfo];
+    return out;
   }
-  if (Object.keys(meta).length) out._meta = meta; else delete out._meta;
+  const out: JsonObject = { ...result };
+  out.resultType ??= 'complete';
+  if (out.resultType === 'complete' && CACHEABLE_METHODS.has(method)) {
+    if (typeof out.ttlMs !== 'number' || out.ttlMs < 0) out.ttlMs = 0;
+    // Results pass per-principal policy, so shared caches must never reuse them.
+    out.cacheScope = 'private';
+  }
+  out._meta = { ...(isObject(out._meta) ? out._meta : {}), [META.serverInfo]: serverInfoFor(endpointName) };
   return out;
+}
+
+const MODERN_ONLY = new Set(['resultType', 'ttlMs', 'cacheScope']);
+const serverInfos = new Map<string, JsonObject>();
+function serverInfoFor(endpointName: string): JsonObject {
+  let info = serverInfos.get(endpointName);
+  if (!info) serverInfos.set(endpointName, (info = Object.freeze({ name: `${GATEWAY_INFO.name}/${endpointName}`, version: GATEWAY_INFO.version })));
+  return info;
 }
 
 /** Namespaces one list item of a virtual server. */
