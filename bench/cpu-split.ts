@@ -36,12 +36,12 @@ if (which === 'bare') front = await start(['bench/targets/bare-proxy.ts', up.url
 else {
   const dir = mkdtempSync(join(tmpdir(), 'pc-split-'));
   const cfg = join(dir, 'p.yaml');
-  writeFileSync(cfg, `server: { port: 0, dataDir: ${JSON.stringify(dir)} }\nstorage: { driver: memory }\nlogging: { level: silent }\nupstreams:\n  raw: { transport: http, url: ${JSON.stringify(up.url)}, protocol: legacy }\n`);
+  writeFileSync(cfg, `server: { port: 0, dataDir: ${JSON.stringify(dir)} }\nstorage: { driver: memory }\nlogging: { level: silent }\nupstreams:\n  raw: { transport: http, url: ${JSON.stringify(up.url)}, protocol: ${process.argv[4] === "modern" ? "modern" : "legacy"} }\n`);
   front = await start(['bench/targets/gateway.ts', cfg], 1);
   front.url = front.url.replace(/\/?$/, '') + (front.url.endsWith('/mcp') ? '' : '/servers/raw/mcp');
 }
 try {
-  const w = await workload('warm', front.url, 32);
+  const w = await workload((process.argv[4] ?? 'warm') as 'warm' | 'modern', front.url, 32);
   await closedPhase(w, { concurrency: 32, durationMs: 4000 });
   const a = cpuTicks(front.child.pid!);
   const rec = new Recorder();

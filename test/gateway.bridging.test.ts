@@ -76,6 +76,13 @@ describe('modern client, raw wire', () => {
     const otherCall = modern('tools/call', { name: 'echo', arguments: { message: 'x' }, requestState: r1.requestState }, 3, caps);
     assert.equal((await post(url(), otherCall.body, otherCall.headers)).json().error.code, -32602, 'state bound to the original request');
 
+    const invalid = modern('tools/call', { name: 'trigger-elicitation-request', arguments: {}, inputResponses: { [key]: { action: 'maybe' } }, requestState: r1.requestState }, 5, caps);
+    const rejected = (await post(url(), invalid.body, invalid.headers)).json();
+    assert.equal(rejected.error?.code, -32602, 'an answer that is not an ElicitResult is refused');
+    assert.match(rejected.error.message, /inputResponses/);
+    const notObject = modern('tools/call', { name: 'trigger-elicitation-request', arguments: {}, inputResponses: 42, requestState: r1.requestState }, 6, caps);
+    assert.equal((await post(url(), notObject.body, notObject.headers)).json().error?.code, -32602);
+
     const retry = modern('tools/call', { name: 'trigger-elicitation-request', arguments: {}, inputResponses: { [key]: { action: 'accept', content: { name: 'Grace Hopper', check: true, email: 'g@example.com' } } }, requestState: r1.requestState }, 4, caps);
     const done = (await post(url(), retry.body, retry.headers)).json().result;
     assert.equal(done.resultType, 'complete');

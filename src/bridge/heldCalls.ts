@@ -13,6 +13,7 @@ import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../core/js
 import { GatewayError, UpstreamRpcError } from '../core/errors.js';
 import { ErrorCode } from '../core/protocol.js';
 import type { KeyValueStore } from '../storage/types.js';
+import { checkInputResponse } from './inputResponses.js';
 
 const NAMESPACE = 'bridge';
 /** How long a held call waits for the rest of a round of upstream requests before handing them to the client. */
@@ -81,13 +82,19 @@ export class HeldCall {
 
   /** Applies a retry's inputResponses to the requests they answer; unknown keys are ignored (MRTR: extra params). */
   answer(inputResponses: JsonObject | undefined): void {
-    this.handedOut = false;
-    if (!inputResponses) return;
+    if (!inputResponses) { this.handedOut = false; return; }
+    // Validate every answer first: a bad one rejects the retry and leaves the call exactly as it was.
+    const matched: Array<[Waiting, JsonObject]> = [];
     for (const [key, value] of Object.entries(inputResponses)) {
       const w = this.waiting.get(key);
-      if (!w || typeof value !== 'object' || value === null || Array.isArray(value)) continue;
-      this.waiting.delete(key);
-      w.resolve(value as JsonObject);
+      if (!w) continue;
+      checkInputResponse(key, w.request.method, value);
+      matched.push([w, value as JsonObject]);
+    }
+    this.handedOut = false;
+    for (const [w, value] of matched) {
+      this.waiting.delete(w.key);
+      w.resolve(value);
     }
   }
 

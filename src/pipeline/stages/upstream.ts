@@ -159,6 +159,9 @@ async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstrea
   const mrtr = MRTR_METHODS.has(method);
   const binding: StateBinding = { principal: ctx.principal?.subject ?? 'local', method, params: ctx.request.params ?? {} };
 
+  if (ctx.era === 'modern' && mrtr && 'inputResponses' in params && !isObject(params.inputResponses)) {
+    throw new GatewayError('PC_INVALID_PARAMS', 'inputResponses must be an object keyed by input request');
+  }
   if (ctx.era === 'modern' && mrtr && typeof params.requestState === 'string') {
     const state = deps.codec.open(params.requestState, binding);
     if (state.upstream !== up.name) throw new GatewayError('PC_REQUEST_STATE', 'requestState belongs to another server');
