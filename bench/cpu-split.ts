@@ -15,7 +15,8 @@ const TICK_US = 1e6 / 100; // USER_HZ
 
 function start(args: string[], cpu: number): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('taskset', ['-c', String(cpu), process.execPath, '--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const extra = args[0]?.includes('gateway') && process.env.CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CPU_PROF_DIR}`, '--cpu-prof-interval=250'] : [];
+    const child = spawn('taskset', ['-c', String(cpu), process.execPath, ...extra, '--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d;
@@ -53,5 +54,6 @@ try {
 } finally {
   front.child.kill('SIGTERM');
   up.child.kill('SIGTERM');
+  await new Promise((r) => front.child.once('exit', r));
 }
 process.exit(0);

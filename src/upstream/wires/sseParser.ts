@@ -13,6 +13,8 @@ export interface SseEvent {
   id: string;
 }
 
+import { StringDecoder } from 'node:string_decoder';
+
 export interface SseParserOptions {
   onEvent: (event: SseEvent) => void;
   /** A valid `retry:` field (milliseconds). */
@@ -26,7 +28,8 @@ export interface SseParserOptions {
 export class SseParser {
   /** Persistent across events, as the spec's "last event ID buffer" is. */
   lastEventId = '';
-  private readonly decoder = new TextDecoder('utf-8');
+  /** StringDecoder, not TextDecoder: creating a TextDecoder looks up an ICU converter, and there is one parser per answer. */
+  private readonly decoder = new StringDecoder('utf8');
   private readonly max: number;
   private partial = '';
   private pendingCR = false;
@@ -45,7 +48,7 @@ export class SseParser {
   }
 
   push(chunk: Uint8Array | string): void {
-    let text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+    let text = typeof chunk === 'string' ? chunk : this.decoder.write(chunk as Buffer);
     if (!this.started && text.length > 0) {
       this.started = true;
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
@@ -80,7 +83,7 @@ export class SseParser {
    * The parser can then take a new stream (a reconnection); lastEventId carries over.
    */
   end(): void {
-    const rest = this.decoder.decode();
+    const rest = this.decoder.end();
     if (rest) this.push(rest);
     this.started = false;
     this.pendingCR = false;
