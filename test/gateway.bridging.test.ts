@@ -7,19 +7,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { binOf, modern, post, startTestGateway } from './support/gateway.js';
+import { modern, npmUpstream, post, startTestGateway } from './support/gateway.js';
 import type { RunningGateway } from '../src/gateway.js';
 
 let gw: RunningGateway;
 before(async () => {
-  gw = await startTestGateway(`
-upstreams:
-  everything:
-    transport: stdio
-    command: ${process.execPath}
-    args: [${JSON.stringify(binOf('@modelcontextprotocol/server-everything'))}, stdio]
-    connection: per-session
-`);
+  gw = await startTestGateway(`upstreams:\n${npmUpstream('everything', '@modelcontextprotocol/server-everything', ['stdio'], 'connection: per-session')}`);
 });
 after(async () => { await gw?.close(); });
 

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { binOf, startTestGateway } from './support/gateway.js';
+import { binOf, npmUpstream, startTestGateway } from './support/gateway.js';
 import type { RunningGateway } from '../src/gateway.js';
 
 const sample = realpathSync(mkdtempSync(join(tmpdir(), 'pc-fs-')));
@@ -18,11 +18,7 @@ let gw: RunningGateway;
 before(async () => {
   gw = await startTestGateway(`
 upstreams:
-  everything:
-    transport: stdio
-    command: ${process.execPath}
-    args: [${JSON.stringify(binOf('@modelcontextprotocol/server-everything'))}, stdio]
-  memory:
+${npmUpstream('everything', '@modelcontextprotocol/server-everything', ['stdio'])}  memory:
     transport: stdio
     command: ${process.execPath}
     args: [${JSON.stringify(binOf('@modelcontextprotocol/server-memory'))}]

@@ -20,6 +20,11 @@ export function binOf(pkg: string, bin?: string): string {
 
 export const TSX_IMPORT = ['--import', 'tsx'];
 
+/** The YAML of a stdio upstream running an npm package's server with this Node (`extra` adds keys). */
+export function npmUpstream(name: string, pkg: string, args: string[] = [], extra = ''): string {
+  return `  ${name}:\n    transport: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: ${JSON.stringify([binOf(pkg), ...args])}\n${extra ? `    ${extra}\n` : ''}`;
+}
+
 /** `node --import tsx <fixture>` as a YAML flow sequence of args. */
 export function fixtureArgs(file: string, ...extra: string[]): string {
   return JSON.stringify([...TSX_IMPORT, join(ROOT, file), ...extra]);
