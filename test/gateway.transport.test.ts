@@ -155,6 +155,7 @@ describe('modern era (2026-07-28) on the same endpoint', () => {
       const r = await post(url, body, { ...headers, ...h });
       assert.equal(r.status, 400, JSON.stringify(h));
       assert.equal(r.json().error.code, -32020);
+      assert.equal(r.json().id, 1);
     }
     const noName = { ...headers };
     delete noName['mcp-name'];
@@ -172,6 +173,7 @@ describe('modern era (2026-07-28) on the same endpoint', () => {
     const r2 = await post(url, p.body, p.headers);
     assert.equal(r2.status, 404);
     assert.equal(r2.json().error.code, -32601);
+    assert.equal(r2.json().id, 1, 'a refusal before the pipeline still echoes the request id');
   });
   test('results carry resultType and caching hints; no session id is minted', async () => {
     const { body, headers } = modern('tools/list');

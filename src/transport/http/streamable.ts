@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JsonObject, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../core/jsonrpc.js';
 import { classify, failure, isObject, success } from '../../core/jsonrpc.js';
-import { GatewayError } from '../../core/errors.js';
+import { GatewayError, isGatewayError } from '../../core/errors.js';
 import { ErrorCode, HEADER, LEGACY_ONLY_METHODS, META, MODERN_VERSIONS, SUPPORTED_VERSIONS, eraOf, negotiateLegacy } from '../../core/protocol.js';
 import { metaOf } from '../../core/mcp.js';
 import type { Endpoint } from '../../endpoint/endpoint.js';
@@ -70,15 +70,21 @@ export class StreamableHttp {
     const principal = this.principal(req);
     const sessionId = header(req, HEADER.sessionId);
     const bodyVersion = 'method' in msg ? metaOf(msg.params)?.[META.protocolVersion] : undefined;
-
-    if (kind !== 'response' && bodyVersion !== undefined) return this.modern(req, res, ep, msg as JsonRpcRequest | JsonRpcNotification, bodyVersion, principal, accept.sse);
-    if (kind === 'request' && (msg as JsonRpcRequest).method === 'initialize') return this.initialize(req, res, ep, msg as JsonRpcRequest, principal);
-    if (sessionId !== undefined) return this.legacy(req, res, ep, msg, this.gw.sessions.get(sessionId, ep, principal.subject), accept.sse, principal);
     const headerVersion = header(req, HEADER.protocolVersion);
-    if (headerVersion !== undefined && eraOf(headerVersion) === 'modern' && kind !== 'response') {
-      return this.modern(req, res, ep, msg as JsonRpcRequest | JsonRpcNotification, undefined, principal, accept.sse);
+    const modern = kind !== 'response' && (bodyVersion !== undefined || (sessionId === undefined && headerVersion !== undefined && eraOf(headerVersion) === 'modern'));
+    try {
+      if (modern && !(kind === 'request' && (msg as JsonRpcRequest).method === 'initialize' && bodyVersion === undefined)) {
+        return await this.modern(req, res, ep, msg as JsonRpcRequest | JsonRpcNotification, bodyVersion, principal, accept.sse);
+      }
+      if (kind === 'request' && (msg as JsonRpcRequest).method === 'initialize') return await this.initialize(req, res, ep, msg as JsonRpcRequest, principal);
+      if (sessionId !== undefined) return await this.legacy(req, res, ep, msg, this.gw.sessions.get(sessionId, ep, principal.subject), accept.sse, principal);
+      throw new GatewayError('PC_SESSION_REQUIRED');
+    } catch (e) {
+      // A rejection before the pipeline answered still names the request it refuses.
+      if (!isGatewayError(e) || res.headersSent) throw e;
+      const { status, body: failureBody } = toFailure(e, 'id' in msg && msg.id !== null ? msg.id : null, modern ? 'modern' : 'legacy');
+      sendJson(res, status === 200 ? 400 : status, failureBody);
     }
-    throw new GatewayError('PC_SESSION_REQUIRED');
   }
 
   // ── modern era ──────────────────────────────────────────────────────────────────────────────────────────
