@@ -9,8 +9,8 @@ import { silentLogger, type Logger } from '../../core/log.js';
 import { HEADER, nameFieldOf } from '../../core/protocol.js';
 import type { SendOptions, UpstreamWire, WireContext } from '../wire.js';
 import {
-  createPool, discard, encodeHeaderValue, errorBodyOf, errText, mediaType, modernVersionOf,
-  normalizeHeaders, parseMessages, sleep, transportFailure, UpstreamHttpError, type ResponseBody,
+  createPool, discard, encodeHeaderValue, errorBodyOf, errText, header, mediaType, modernVersionOf,
+  normalizeHeaders, parseMessages, readText, sleep, transportFailure, UpstreamHttpError, type ResponseBody,
 } from './httpShared.js';
 import { SseParser, type SseEvent } from './sseParser.js';
 
@@ -122,143 +122,81 @@ export class HttpWire implements UpstreamWire {
     const done = (): void => {
       if (own) this.inflight.delete(own);
     };
-    // Like pool.request, send() returns once the answer has started (headers in, or a failure); the rest of the
-    // exchange (an SSE stream, a resumption) goes on in the background and is tracked for close().
-    let started!: () => void;
-    const headersIn = new Promise<void>((resolve) => { started = resolve; });
-    const exchange = this.dispatchPost(headers, JSON.stringify(message), ex, ctl.signal, started);
-    this.track(exchange.finally(done));
-    await Promise.race([headersIn, exchange]);
+    let streaming = false;
+    try {
+      const res = await this.pool.request({ path: this.path, method: 'POST', headers, body: JSON.stringify(message), signal: ctl.signal });
+      if (!ex.modern && ex.what === 'initialize' && res.statusCode < 300) {
+        const sid = header(res.headers, HEADER.sessionId);
+        if (sid) this._sessionId = sid;
+      }
+      streaming = await this.onPostResponse(res.statusCode, res.headers, res.body, ex, ctl.signal, done);
+    } catch (err) {
+      if (!ctl.signal.aborted && !this.closed) this.undeliverable(ex, `Upstream request failed: ${errText(err)}`);
+    } finally {
+      if (!streaming) done();
+    }
   }
 
-  /**
-   * One POST through undici's dispatcher with a small handler: the answer is parsed as it arrives (JSON collected,
-   * SSE fed straight into the parser) with no Readable stream per response, the costliest part of `pool.request`
-   * on this path. Resolves when the exchange is over, including any Last-Event-ID resumption.
-   */
-  private dispatchPost(headers: Record<string, string>, body: string, ex: Exchange, signal: AbortSignal, started: () => void): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let mode: 'json' | 'sse' | 'error' | 'discard' = 'discard';
-      let status = 0;
-      let type = '';
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let limit = this.maxBody;
+  /** Handles a POST's answer; returns true when an SSE stream was handed to a background pump (which calls done). */
+  private async onPostResponse(
+    status: number, headers: Parameters<typeof header>[0], body: ResponseBody, ex: Exchange, signal: AbortSignal, done: () => void,
+  ): Promise<boolean> {
+    if (status >= 200 && status < 300) {
+      if (ex.id === undefined) {
+        discard(body);
+        return false;
+      }
+      const type = mediaType(headers);
+      if (type === 'text/event-stream') {
+        this.track(this.pumpRequest(body, ex, signal).finally(done));
+        return true;
+      }
+      if (type !== 'application/json') {
+        discard(body);
+        this.undeliverable(ex, `Upstream HTTP ${status} with unexpected content type "${type}"`, status);
+        return false;
+      }
+      const { messages, bad } = parseMessages(await readText(body, this.maxBody));
+      if (bad > 0) this.onerror?.(new Error(`Upstream "${this.name}" sent ${bad} invalid JSON-RPC message(s)`));
       let answered = false;
-      let retryMs: number | undefined;
-      let parser: SseParser | undefined;
-      let abortRequest: ((reason?: Error) => void) | undefined;
-      let settled = false;
-      const onAbort = (): void => abortRequest?.(new Error('aborted'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      const settle = (task?: Promise<void>): void => {
-        if (settled) return;
-        settled = true;
-        signal.removeEventListener('abort', onAbort);
-        if (task) void task.catch((err: unknown) => this.onerror?.(err as Error)).finally(resolve);
-        else resolve();
-      };
-      const failed = (message: string): void => {
-        if (!signal.aborted && !this.closed) this.undeliverable(ex, message);
-      };
-      this.pool.dispatch({ path: this.path, method: 'POST', headers, body }, {
-        onConnect: (abort: (reason?: Error) => void) => {
-          abortRequest = abort;
-          if (signal.aborted) abort(new Error('aborted'));
-        },
-        onHeaders: (statusCode: number, rawHeaders: Buffer[] | string[]) => {
-          started();
-          status = statusCode;
-          let sid: string | undefined;
-          for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-            const name = rawHeaders[i]!.toString().toLowerCase();
-            if (name === 'content-type') type = rawHeaders[i + 1]!.toString().split(';', 1)[0]!.trim().toLowerCase();
-            else if (name === HEADER.sessionId) sid = rawHeaders[i + 1]!.toString();
-          }
-          if (!ex.modern && ex.what === 'initialize' && statusCode < 300 && sid) this._sessionId = sid;
-          if (statusCode < 200 || statusCode >= 300) { mode = 'error'; limit = Math.min(this.maxBody, 1024 * 1024); }
-          else if (ex.id === undefined) mode = 'discard';
-          else if (type === 'text/event-stream') {
-            mode = 'sse';
-            const id = ex.id;
-            parser = this.parser((m) => { if (this.deliver(m, id)) answered = true; }, (ms) => { retryMs = ms; });
-          } else if (type === 'application/json') mode = 'json';
-          else {
-            mode = 'discard';
-            this.undeliverable(ex, `Upstream HTTP ${statusCode} with unexpected content type "${type}"`, statusCode);
-          }
-          return true;
-        },
-        onData: (chunk: Buffer) => {
-          if (mode === 'sse') { parser!.push(chunk); return true; }
-          if (mode === 'discard') return true;
-          size += chunk.length;
-          if (size > limit) {
-            abortRequest?.(new Error(`response body exceeds ${limit} bytes`));
-            return false;
-          }
-          chunks.push(chunk);
-          return true;
-        },
-        onComplete: () => {
-          const text = (): string => (chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8'));
-          if (mode === 'json') {
-            try {
-              const { messages, bad } = parseMessages(text());
-              if (bad > 0) this.onerror?.(new Error(`Upstream "${this.name}" sent ${bad} invalid JSON-RPC message(s)`));
-              let got = false;
-              for (const m of messages) if (this.deliver(m, ex.id)) got = true;
-              if (!got) this.undeliverable(ex, 'Upstream answered without a response to the request', status);
-            } catch (err) {
-              failed(`Upstream sent invalid JSON: ${errText(err)}`);
-            }
-          } else if (mode === 'error') {
-            const expired = status === 404 && ex.sentSession;
-            const errBody = expired || ex.id === undefined ? undefined : errorBodyOf(text());
-            if (errBody && ex.id !== undefined) this.deliver({ ...errBody, id: ex.id }, ex.id);
-            else this.undeliverable(ex, `Upstream HTTP ${status}`, status, expired);
-          } else if (mode === 'sse') {
-            parser!.end();
-            if (!answered) return settle(this.resumeRequest(ex, signal, parser!, () => answered, retryMs));
-          }
-          settle();
-        },
-        onError: (err: Error) => {
-          if (mode === 'sse' && parser) {
-            // A broken stream: legacy streams with event ids resume; anything else has lost its answer.
-            parser.end();
-            if (!answered && !signal.aborted && !this.closed) return settle(this.resumeRequest(ex, signal, parser, () => answered, retryMs));
-            return settle();
-          }
-          failed(`Upstream request failed: ${errText(err)}`);
-          settle();
-        },
-      } as unknown as Parameters<Pool['dispatch']>[1]);
-    });
+      for (const m of messages) if (this.deliver(m, ex.id)) answered = true;
+      if (!answered) this.undeliverable(ex, 'Upstream answered without a response to the request', status);
+      return false;
+    }
+    const text = await readText(body, Math.min(this.maxBody, 1024 * 1024)).catch(() => '');
+    const expired = status === 404 && ex.sentSession;
+    const errBody = expired || ex.id === undefined ? undefined : errorBodyOf(text);
+    if (errBody && ex.id !== undefined) this.deliver({ ...errBody, id: ex.id }, ex.id);
+    else this.undeliverable(ex, `Upstream HTTP ${status}`, status, expired);
+    return false;
   }
 
-  /**
-   * A request's SSE stream ended before its response: in the legacy era, resume with GET + Last-Event-ID (bounded
-   * attempts, honouring `retry:`); otherwise, or when the stream had no ids, the answer is lost.
-   */
-  private async resumeRequest(ex: Exchange, signal: AbortSignal, parser: SseParser, answered: () => boolean, retryMs: number | undefined): Promise<void> {
-    if (signal.aborted || this.closed || answered()) return;
-    if (ex.modern || !parser.lastEventId) return this.undeliverable(ex, 'Upstream stream ended before the response');
+  /** Reads a request's SSE stream; in the legacy era resumes it with GET + Last-Event-ID until the response came. */
+  private async pumpRequest(first: ResponseBody, ex: Exchange, signal: AbortSignal): Promise<void> {
+    const id = ex.id as JsonRpcId;
+    let answered = false;
+    let retryMs: number | undefined;
     let failures = 0;
-    const max = this.opts.maxResumeAttempts ?? 3;
+    const parser = this.parser((m) => { if (this.deliver(m, id)) answered = true; }, (ms) => { retryMs = ms; });
+    let body: ResponseBody | undefined = first;
     for (;;) {
       const before = parser.lastEventId;
+      if (body) await this.drainInto(body, parser, signal);
+      if (signal.aborted || this.closed || answered) return;
+      if (ex.modern || !parser.lastEventId) return this.undeliverable(ex, 'Upstream stream ended before the response');
+      failures = parser.lastEventId !== before ? 0 : failures + 1;
+      const max = this.opts.maxResumeAttempts ?? 3;
+      if (failures >= max) return this.undeliverable(ex, `Upstream stream lost; ${max} resumption attempts made no progress`);
       if (!(await sleep(this.delay(retryMs, failures), signal))) return;
       const res = await this.get(signal, parser.lastEventId).catch((err: unknown) => {
         if (!signal.aborted) this.onerror?.(new Error(`Upstream "${this.name}" resumption failed: ${errText(err)}`));
         return undefined;
       });
       if (signal.aborted || this.closed) return;
-      if (res && !res.body) return this.undeliverable(ex, `Upstream HTTP ${res.status}`, res.status, res.expired);
-      if (res?.body) await this.drainInto(res.body, parser, signal);
-      if (signal.aborted || this.closed || answered()) return;
-      failures = parser.lastEventId !== before ? 0 : failures + 1;
-      if (failures >= max) return this.undeliverable(ex, `Upstream stream lost; ${max} resumption attempts made no progress`);
+      body = undefined;
+      if (!res) continue;
+      if (res.body) body = res.body;
+      else return this.undeliverable(ex, `Upstream HTTP ${res.status}`, res.status, res.expired);
     }
   }
 
