@@ -52,6 +52,40 @@ for (const era of ['legacy', 'modern'] as const) {
   });
 }
 
+describe('roots', () => {
+  test('a per-session upstream asking for roots at start-up reaches the legacy client once its GET stream opens', async () => {
+    const { c, seen } = await connect('legacy');
+    try {
+      const r = await c.callTool({ name: 'get-roots-list', arguments: {} });
+      assert.ok(seen.includes('roots'), 'the client was asked for its roots');
+      assert.match(JSON.stringify(r.content), /file:\/\/\/projects\/demo/);
+    } finally { await c.close(); }
+  });
+});
+
+describe('roots, raw wire', () => {
+  test('roots/list from a per-session upstream reaches a raw legacy client on its GET stream, and the answer reaches the upstream', async () => {
+    const init = await post(url(), { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: { roots: { listChanged: true } }, clientInfo: { name: 'raw', version: '1' } } });
+    const sid = init.headers.get('mcp-session-id')!;
+    const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+    await post(url(), { jsonrpc: '2.0', method: 'notifications/initialized' }, h);
+    // The first request creates this session's upstream connection, which asks for roots at once: no GET stream yet.
+    await post(url(), { jsonrpc: '2.0', id: 2, method: 'tools/list' }, h);
+    await new Promise((r) => setTimeout(r, 300));
+    const ac = new AbortController();
+    const stream = await fetch(url(), { headers: { ...h, accept: 'text/event-stream' }, signal: ac.signal });
+    const reader = stream.body!.getReader();
+    let text = '';
+    while (!/"method":"roots\/list"/.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+    const ask = JSON.parse(/data: (\{.*"roots\/list".*\})/.exec(text)![1]!);
+    await post(url(), { jsonrpc: '2.0', id: ask.id, result: { roots: [{ uri: 'file:///late/root', name: 'late' }] } }, h);
+    const r = (await post(url(), { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'get-roots-list', arguments: {} } }, h)).json();
+    assert.match(JSON.stringify(r.result.content), /file:\/\/\/late\/root/);
+    ac.abort();
+    await fetch(url(), { method: 'DELETE', headers: h });
+  });
+});
+
 describe('modern client, raw wire', () => {
   test('input_required carries the upstream request; a tampered or foreign requestState is refused', async () => {
     const caps = { elicitation: { form: {} } };

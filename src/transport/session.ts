@@ -19,6 +19,9 @@ export interface OutboundSink {
   (message: JsonRpcNotification | { jsonrpc: '2.0'; id: JsonRpcId; method: string; params?: JsonObject }): boolean;
 }
 
+/** How long a server-to-client request not tied to a call waits for the session's GET stream. */
+const STANDALONE_WAIT_MS = 5000;
+
 interface Outstanding {
   resolve: (r: JsonObject) => void;
   reject: (e: Error) => void;
@@ -31,6 +34,8 @@ export class LegacySession implements SessionView {
   standalone: OutboundSink | undefined;
   /** Messages for the standalone stream while none is open (bounded). */
   private readonly backlog: JsonRpcNotification[] = [];
+  /** Server-to-client requests waiting for the standalone stream to open (bounded by STANDALONE_WAIT_MS each). */
+  private readonly pendingRequests: Array<{ message: { jsonrpc: '2.0'; id: JsonRpcId; method: string; params?: JsonObject }; timer: NodeJS.Timeout }> = [];
   private readonly outstanding = new Map<string, Outstanding>();
   /** Client request id → abort, so notifications/cancelled reaches the call. */
   readonly inflight = new Map<string, AbortController>();
@@ -73,6 +78,13 @@ export class LegacySession implements SessionView {
       if (!this.standalone(this.backlog[0]!)) return;
       this.backlog.shift();
     }
+    while (this.pendingRequests.length && this.standalone) {
+      const p = this.pendingRequests[0]!;
+      // Cancelled or timed out meanwhile: nobody waits for its answer any more.
+      if (this.outstanding.has(String(p.message.id)) && !this.standalone(p.message)) return;
+      clearTimeout(p.timer);
+      this.pendingRequests.shift();
+    }
   }
 
   /**
@@ -95,11 +107,24 @@ export class LegacySession implements SessionView {
       });
       const message = { jsonrpc: '2.0' as const, id, method, ...(params ? { params } : {}) };
       const sink = via ?? this.standalone;
-      if (!sink || !sink(message)) {
+      if (sink && sink(message)) return;
+      if (via) {
         this.outstanding.delete(id);
         signal.removeEventListener('abort', onAbort);
-        reject(new UpstreamRpcError({ code: -32603, message: `no open stream to send ${method} to the client` }));
+        reject(new UpstreamRpcError({ code: -32603, message: `the stream to send ${method} on is gone` }));
+        return;
       }
+      // Not tied to a call and no GET stream yet (clients open it just after initialize): wait for it, briefly.
+      const timer = setTimeout(() => {
+        const i = this.pendingRequests.findIndex((p) => p.message.id === id);
+        if (i >= 0) this.pendingRequests.splice(i, 1);
+        const o = this.outstanding.get(id);
+        if (!o) return;
+        this.outstanding.delete(id);
+        o.reject(new UpstreamRpcError({ code: -32603, message: `no open stream to send ${method} to the client` }));
+      }, STANDALONE_WAIT_MS);
+      timer.unref();
+      this.pendingRequests.push({ message, timer });
     });
   }
 
@@ -116,6 +141,8 @@ export class LegacySession implements SessionView {
 
   close(): void {
     this.removeListener();
+    for (const p of this.pendingRequests) clearTimeout(p.timer);
+    this.pendingRequests.length = 0;
     for (const o of this.outstanding.values()) o.reject(new GatewayError('PC_CANCELLED', 'session closed'));
     this.outstanding.clear();
     for (const a of this.inflight.values()) a.abort();
