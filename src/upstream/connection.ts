@@ -6,12 +6,13 @@
  */
 import { EventEmitter } from 'node:events';
 import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../core/jsonrpc.js';
-import { classify, failure, isFailure, isObject, success } from '../core/jsonrpc.js';
-import { ErrorCode, LATEST_LEGACY, LATEST_MODERN, META, MODERN_VERSIONS, type Era } from '../core/protocol.js';
+import { classify, failure, isFailure, success } from '../core/jsonrpc.js';
+import { ErrorCode, META } from '../core/protocol.js';
 import { GatewayError, UpstreamRpcError } from '../core/errors.js';
-import { GATEWAY_INFO, metaOf } from '../core/mcp.js';
+import { metaOf } from '../core/mcp.js';
 import type { Logger } from '../core/log.js';
 import type { UpstreamWire, WireContext, TransportFailureData } from './wire.js';
+import { handshake, modernMeta, type UpstreamInfo } from './handshake.js';
 
 /** What the gateway declares upstream on a legacy connection: everything it can relay or bridge. */
 export const GATEWAY_CLIENT_CAPABILITIES: JsonObject = {
@@ -60,13 +61,7 @@ interface Pending {
   abort: AbortController | undefined;
 }
 
-export interface UpstreamInfo {
-  era: Era;
-  protocolVersion: string;
-  capabilities: JsonObject;
-  serverInfo?: JsonObject | undefined;
-  instructions?: string | undefined;
-}
+export type { UpstreamInfo };
 
 /** How long after a call starts waiting on the client further server requests are still taken as its own. */
 const ATTRIBUTION_WINDOW_MS = 100;
@@ -122,7 +117,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     this.setState('connecting');
     try {
       await this.wire.start();
-      const info = await this.handshake();
+      const info = await handshake(this.wire, {
+        name: this.opts.name,
+        protocol: this.opts.protocol,
+        clientCapabilities: this.opts.clientCapabilities ?? GATEWAY_CLIENT_CAPABILITIES,
+        request: (method, params) => this.rawRequest(method, params, this.opts.timeoutMs),
+      });
       this._info = info;
       this.setState('ready');
       if (info.era === 'legacy') this.wire.openListenStream?.().catch((e: Error) => this.opts.logger.debug({ upstream: this.opts.name, err: e.message }, 'no listen stream'));
@@ -134,62 +134,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     }
   }
 
-  private async handshake(): Promise<UpstreamInfo> {
-    if (this.opts.protocol !== 'legacy') {
-      try {
-        const r = await this.rawRequest('server/discover', this.modernParams({}, {}), this.opts.timeoutMs);
-        const supported = Array.isArray(r.supportedVersions) ? r.supportedVersions.filter((v): v is string => typeof v === 'string') : [];
-        const version = MODERN_VERSIONS.find((v) => supported.includes(v));
-        if (version) {
-          const meta = metaOf(r);
-          return {
-            era: 'modern', protocolVersion: version,
-            capabilities: isObject(r.capabilities) ? r.capabilities : {},
-            serverInfo: isObject(meta?.[META.serverInfo]) ? (meta[META.serverInfo] as JsonObject) : undefined,
-            instructions: typeof r.instructions === 'string' ? r.instructions : undefined,
-          };
-        }
-        if (this.opts.protocol === 'modern') throw new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${this.opts.name} supports none of ${MODERN_VERSIONS.join(', ')}`);
-      } catch (e) {
-        if (this.opts.protocol === 'modern') throw e;
-        if (e instanceof UpstreamRpcError && isModernError(e.error.code)) {
-          throw new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${this.opts.name}: modern server without a common version`);
-        }
-        // Any other failure identifies a legacy server: fall back to initialize (versioning spec, dual-era client).
-        this.wire.resetSession?.();
-      }
-    }
-    const r = await this.rawRequest('initialize', {
-      protocolVersion: LATEST_LEGACY,
-      capabilities: this.opts.clientCapabilities ?? GATEWAY_CLIENT_CAPABILITIES,
-      clientInfo: GATEWAY_INFO,
-    }, this.opts.timeoutMs);
-    const version = typeof r.protocolVersion === 'string' ? r.protocolVersion : LATEST_LEGACY;
-    this.wire.setProtocolVersion?.(version);
-    await this.wire.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    return {
-      era: 'legacy', protocolVersion: version,
-      capabilities: isObject(r.capabilities) ? r.capabilities : {},
-      serverInfo: isObject(r.serverInfo) ? r.serverInfo : undefined,
-      instructions: typeof r.instructions === 'string' ? r.instructions : undefined,
-    };
-  }
-
-  private modernParams(params: JsonObject, clientCapabilities: JsonObject, logLevel?: string): JsonObject {
-    const meta: JsonObject = { ...(metaOf(params) ?? {}) };
-    meta[META.protocolVersion] = this._info?.protocolVersion ?? LATEST_MODERN;
-    meta[META.clientCapabilities] = clientCapabilities;
-    meta[META.clientInfo] = GATEWAY_INFO;
-    if (logLevel) meta[META.logLevel] = logLevel;
-    return { ...params, _meta: meta };
-  }
-
   /** Sends a request and resolves with its result; JSON-RPC errors reject with UpstreamRpcError. */
   async request(method: string, params: JsonObject | undefined, opts: CallOptions = {}): Promise<JsonObject> {
     const info = await this.connect();
     let p: JsonObject = params ?? {};
     if (info.era === 'modern') {
-      p = this.modernParams(p, opts.clientCapabilities ?? {}, opts.logLevel);
+      p = modernMeta(p, info.protocolVersion, opts.clientCapabilities ?? {}, opts.logLevel);
     } else {
       p = stripModernMeta(p);
     }
@@ -387,9 +337,6 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   }
 }
 
-function isModernError(code: number): boolean {
-  return code === ErrorCode.UnsupportedProtocolVersion || code === ErrorCode.HeaderMismatch || code === ErrorCode.MissingRequiredClientCapability;
-}
 
 /** Legacy upstreams get no modern per-request fields. */
 export function stripModernMeta(params: JsonObject): JsonObject {
