@@ -54,7 +54,7 @@ export class Gateway {
       endpoints.push({ key: `virtual:${name}`, name, kind: 'virtual', members: v.upstreams.map((n) => upstreams.get(n)!), path: `/virtual/${name}/mcp`, description: v.description });
     }
     this.endpoints = endpoints;
-    this.hub = new NotificationHub(endpoints, [...upstreams.values()], log);
+    this.hub = new NotificationHub([...upstreams.values()], log);
     this.codec = new RequestStateCodec(loadStateKey(config.server.dataDir, storage.driver));
     this.held = new HeldCallRegistry(storage.kv);
     this.sessions = new SessionManager(config.sessions, storage, this.hub, log, async (s) => {

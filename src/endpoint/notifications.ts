@@ -38,7 +38,7 @@ export class NotificationHub {
   private readonly refs = new Map<string, Map<string, number>>();
   private readonly watches = new Map<string, AbortController>();
 
-  constructor(private readonly endpoints: readonly Endpoint[], upstreams: readonly Upstream[], private readonly log: Logger) {
+  constructor(upstreams: readonly Upstream[], private readonly log: Logger) {
     for (const u of upstreams) {
       u.on('notification', (n, sessionKey) => this.fromUpstream(u, n, sessionKey));
       u.on('health', (h) => { if (h === 'ready') void this.watch(u); });

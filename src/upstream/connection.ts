@@ -5,7 +5,7 @@
  * to the call that caused them.
  */
 import { EventEmitter } from 'node:events';
-import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../core/jsonrpc.js';
+import type { JsonObject, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../core/jsonrpc.js';
 import { classify, failure, isFailure, success } from '../core/jsonrpc.js';
 import { ErrorCode, META } from '../core/protocol.js';
 import { GatewayError, UpstreamRpcError } from '../core/errors.js';

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { JsonObject, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../core/jsonrpc.js';
+import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../core/jsonrpc.js';
 import { classify, failure, isObject, success } from '../../core/jsonrpc.js';
 import { GatewayError } from '../../core/errors.js';
 import { ErrorCode, negotiateLegacy } from '../../core/protocol.js';

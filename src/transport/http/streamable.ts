@@ -22,6 +22,7 @@ import { newContext } from './context.js';
 import { SseStream } from './sse.js';
 import { StreamLog } from './streamLog.js';
 import { openListen } from './listen.js';
+import { serveGet } from './getStream.js';
 
 const PRIME_RETRY_MS = 1000;
 /** A legacy call still running after this long is answered on a resumable stream instead of plain JSON. */
@@ -76,7 +77,7 @@ export class StreamableHttp {
       if (modern && !(kind === 'request' && (msg as JsonRpcRequest).method === 'initialize' && bodyVersion === undefined)) {
         return await this.modern(req, res, ep, msg as JsonRpcRequest | JsonRpcNotification, bodyVersion, principal, accept.sse);
       }
-      if (kind === 'request' && (msg as JsonRpcRequest).method === 'initialize') return await this.initialize(req, res, ep, msg as JsonRpcRequest, principal);
+      if (kind === 'request' && (msg as JsonRpcRequest).method === 'initialize') return await this.initialize(res, ep, msg as JsonRpcRequest, principal);
       if (sessionId !== undefined) return await this.legacy(req, res, ep, msg, this.gw.sessions.get(sessionId, ep, principal.subject), accept.sse, principal);
       throw new GatewayError('PC_SESSION_REQUIRED');
     } catch (e) {
@@ -137,7 +138,7 @@ export class StreamableHttp {
 
   // ── legacy era ──────────────────────────────────────────────────────────────────────────────────────────
 
-  private async initialize(req: IncomingMessage, res: ServerResponse, ep: Endpoint, msg: JsonRpcRequest, principal: Principal): Promise<void> {
+  private async initialize(res: ServerResponse, ep: Endpoint, msg: JsonRpcRequest, principal: Principal): Promise<void> {
     const params = msg.params ?? {};
     const capabilities = isObject(params.capabilities) ? params.capabilities : {};
     const clientInfo = isObject(params.clientInfo) ? params.clientInfo : undefined;
@@ -289,40 +290,7 @@ export class StreamableHttp {
       throw new GatewayError('PC_SESSION_REQUIRED');
     }
     const session = this.gw.sessions.get(sessionId, ep, this.principal(req).subject);
-    const lastEventId = header(req, HEADER.lastEventId);
-    const maxBufferedBytes = this.gw.config.limits.sseBufferBytes;
-    if (lastEventId !== undefined) {
-      const replay = await this.gw.storage.events.replayAfter(session.id, lastEventId);
-      if (!replay) throw new GatewayError('PC_NOT_FOUND', 'unknown or expired Last-Event-ID');
-      const stream = new SseStream(res, { maxBufferedBytes, keepAliveMs: 15_000 }, { 'Mcp-Session-Id': session.id });
-      for (const e of replay.events) if (e.data) stream.send(e.data, e.eventId);
-      if (replay.streamId === 'standalone') return this.attachStandalone(session, stream);
-      const live = this.logs.get(replay.streamId);
-      if (live) live.attach(stream);
-      else stream.end(); // that stream already finished: everything it had was replayed
-      return;
-    }
-    if (session.standalone) {
-      res.writeHead(409, { 'Content-Type': 'application/json' }).end(JSON.stringify(failure(null, ErrorCode.InvalidRequest, 'Conflict: only one standalone SSE stream is allowed per session')));
-      return;
-    }
-    const stream = new SseStream(res, { maxBufferedBytes, keepAliveMs: 15_000 }, { 'Mcp-Session-Id': session.id });
-    this.attachStandalone(session, stream);
-  }
-
-  private attachStandalone(session: LegacySession, stream: SseStream): void {
-    const store = this.gw.storage.events;
-    let chain = Promise.resolve();
-    const sink = (m: JsonRpcMessage): boolean => {
-      if (stream.closed) return false;
-      const data = JSON.stringify(m);
-      chain = chain.then(async () => { const id = await store.append(session.id, 'standalone', data); stream.send(data, id); }).catch(() => {});
-      return true;
-    };
-    session.standalone = sink;
-    stream.prime(`${session.id}-open`);
-    stream.onClosed(() => { if (session.standalone === sink) session.standalone = undefined; });
-    session.flushBacklog();
+    await serveGet(this.gw, this.logs, session, res, header(req, HEADER.lastEventId));
   }
 
   private async delete(req: IncomingMessage, res: ServerResponse, ep: Endpoint): Promise<void> {
