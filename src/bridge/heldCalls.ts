@@ -14,6 +14,7 @@ import { GatewayError, UpstreamRpcError } from '../core/errors.js';
 import { ErrorCode } from '../core/protocol.js';
 import type { KeyValueStore } from '../storage/types.js';
 import { checkInputResponse } from './inputResponses.js';
+import { Cancellation, type CancelSignal } from '../core/cancel.js';
 
 const NAMESPACE = 'bridge';
 /** How long a held call waits for the rest of a round of upstream requests before handing them to the client. */
@@ -40,7 +41,7 @@ export class HeldCall {
   private gathering: NodeJS.Timeout | undefined;
   /** Where progress and log notifications of the call go: the latest client request's stream. */
   notify: (n: JsonRpcNotification) => void = () => {};
-  readonly abort = new AbortController();
+  readonly abort = new Cancellation();
   expiry: NodeJS.Timeout | undefined;
 
   constructor(readonly upstream: string, readonly principal: string, private readonly supports: (method: string) => boolean) {}
@@ -52,7 +53,7 @@ export class HeldCall {
   }
 
   /** The upstream's server-to-client request handler for the held call. */
-  readonly onServerRequest = (request: JsonRpcRequest, signal: AbortSignal): Promise<JsonObject> => {
+  readonly onServerRequest = (request: JsonRpcRequest, signal: CancelSignal): Promise<JsonObject> => {
     if (!this.supports(request.method)) {
       // The upstream (told at initialize that its client can do everything the gateway relays) asks for something
       // this client did not declare. It gets a refusal. If nothing else in the round can be asked of the client,
@@ -99,7 +100,7 @@ export class HeldCall {
   }
 
   /** Waits until the call completes or needs input the client has not given yet. */
-  async next(signal: AbortSignal): Promise<Step> {
+  async next(signal: CancelSignal): Promise<Step> {
     for (;;) {
       // Nothing is decided while a round is still arriving.
       if (!this.gathering) {

@@ -9,6 +9,7 @@ import type { Logger } from '../core/log.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { Listener } from '../endpoint/notifications.js';
+import type { CancelSignal } from '../core/cancel.js';
 
 export interface Principal {
   /** Stable subject identifier; sessions and request states are bound to it. */
@@ -28,7 +29,7 @@ export interface ClientChannel {
    * Legacy eras only: a server-to-client request (sampling, elicitation, roots) on this request's stream.
    * Undefined in the modern era, where such requests travel inside an input_required result.
    */
-  request?: ((method: string, params: JsonObject | undefined, signal: AbortSignal) => Promise<JsonObject>) | undefined;
+  request?: ((method: string, params: JsonObject | undefined, signal: CancelSignal) => Promise<JsonObject>) | undefined;
 }
 
 /** Per-session facts the pipeline needs (legacy era); the transport owns the live session. */
@@ -39,7 +40,7 @@ export interface SessionView {
   /** The session's registration with the notification hub (its resource subscriptions live there). */
   readonly listener: Listener;
   /** Server-to-client request on the session's standalone stream (for requests not tied to a call, e.g. roots/list). */
-  request(method: string, params: JsonObject | undefined, signal: AbortSignal): Promise<JsonObject>;
+  request(method: string, params: JsonObject | undefined, signal: CancelSignal): Promise<JsonObject>;
 }
 
 export type Route =
@@ -66,7 +67,7 @@ export interface RequestContext {
   readonly logLevel: string | undefined;
   readonly session: SessionView | undefined;
   readonly transport: 'http' | 'stdio' | 'http+sse';
-  readonly signal: AbortSignal;
+  readonly signal: CancelSignal;
   readonly channel: ClientChannel;
   readonly startedAt: number;
   /** Modern-era HTTP requests: the headers, for validating mirrored parameters (Mcp-Param-*). */

@@ -13,6 +13,7 @@ import type { Storage } from '../storage/types.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { Listener, NotificationHub } from '../endpoint/notifications.js';
 import type { SessionView } from '../pipeline/context.js';
+import type { Cancellation, CancelSignal } from '../core/cancel.js';
 
 export interface OutboundSink {
   /** Delivers a message to the client, returning false if there is nowhere to put it right now. */
@@ -38,7 +39,7 @@ export class LegacySession implements SessionView {
   private readonly pendingRequests: Array<{ message: { jsonrpc: '2.0'; id: JsonRpcId; method: string; params?: JsonObject }; timer: NodeJS.Timeout }> = [];
   private readonly outstanding = new Map<string, Outstanding>();
   /** Client request id → abort, so notifications/cancelled reaches the call. */
-  readonly inflight = new Map<string, AbortController>();
+  readonly inflight = new Map<string, Cancellation>();
   private seq = 0;
   lastSeen = Date.now();
   initialized = false;
@@ -91,7 +92,7 @@ export class LegacySession implements SessionView {
    * A server-to-client request. `via` is the stream of the call that caused it; without one it goes on the
    * standalone stream. The answer arrives later as a POSTed JSON-RPC response (see resolveResponse).
    */
-  request(method: string, params: JsonObject | undefined, signal: AbortSignal, via?: OutboundSink): Promise<JsonObject> {
+  request(method: string, params: JsonObject | undefined, signal: CancelSignal, via?: OutboundSink): Promise<JsonObject> {
     const id = `pc-${++this.seq}`;
     return new Promise<JsonObject>((resolve, reject) => {
       const onAbort = () => {

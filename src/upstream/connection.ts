@@ -13,6 +13,7 @@ import { metaOf } from '../core/mcp.js';
 import type { Logger } from '../core/log.js';
 import type { UpstreamWire, WireContext, TransportFailureData } from './wire.js';
 import { handshake, modernMeta, type UpstreamInfo } from './handshake.js';
+import { Cancellation, type CancelSignal } from '../core/cancel.js';
 
 /** What the gateway declares upstream on a legacy connection: everything it can relay or bridge. */
 export const GATEWAY_CLIENT_CAPABILITIES: JsonObject = {
@@ -22,11 +23,11 @@ export const GATEWAY_CLIENT_CAPABILITIES: JsonObject = {
 };
 
 export interface ServerToClientHandler {
-  (request: JsonRpcRequest, signal: AbortSignal): Promise<JsonObject>;
+  (request: JsonRpcRequest, signal: CancelSignal): Promise<JsonObject>;
 }
 
 export interface CallOptions {
-  signal?: AbortSignal | undefined;
+  signal?: CancelSignal | undefined;
   timeoutMs?: number | undefined;
   /** Notifications tied to this call (progress with the caller's token restored, log messages). */
   onNotification?: ((n: JsonRpcNotification) => void) | undefined;
@@ -58,7 +59,7 @@ interface Pending {
   waitingOnClient: number;
   waitingSince: number;
   /** HTTP wires only: closes the call's stream on cancel or timeout (stdio has nothing to close). */
-  abort: AbortController | undefined;
+  abort: Cancellation | undefined;
 }
 
 export type { UpstreamInfo };
@@ -90,7 +91,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   private readonly pending = new Map<number, Pending>();
   private readonly byProgressToken = new Map<string, Pending>();
   /** Upstream server-to-client requests in progress, by upstream id, so upstream cancellation reaches them. */
-  private readonly inbound = new Map<string, AbortController>();
+  private readonly inbound = new Map<string, Cancellation>();
   private _state: ConnectionState = 'idle';
   private _info: UpstreamInfo | undefined;
   private connecting: Promise<UpstreamInfo> | undefined;
@@ -167,7 +168,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     if (opts.signal?.aborted) return Promise.reject(new GatewayError('PC_CANCELLED'));
     const id = this.nextId++;
     return new Promise<JsonObject>((resolve, reject) => {
-      const entry: Pending = { id, method, resolve, reject, opts, timeoutMs, waitingOnClient: 0, waitingSince: 0, abort: this.wire.kind === 'stdio' ? undefined : new AbortController() };
+      const entry: Pending = { id, method, resolve, reject, opts, timeoutMs, waitingOnClient: 0, waitingSince: 0, abort: this.wire.kind === 'stdio' ? undefined : new Cancellation() };
       // Remap the caller's progress token: tokens are chosen by clients and would collide on a shared connection.
       const meta = metaOf(params);
       let out = params;
@@ -267,7 +268,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   private async onServerRequest(req: JsonRpcRequest, ctx: WireContext): Promise<void> {
     const owner = this.attribute(ctx);
     const handler = owner ? owner.opts.onServerRequest : this.opts.fallbackServerRequest;
-    const abort = new AbortController();
+    const abort = new Cancellation();
     const key = String(req.id);
     this.inbound.set(key, abort);
     if (owner) {

@@ -4,6 +4,7 @@
  * the handshake and reconnection live in UpstreamConnection.
  */
 import type { JsonRpcId, JsonRpcMessage } from '../core/jsonrpc.js';
+import type { CancelSignal } from '../core/cancel.js';
 
 export interface WireContext {
   /**
@@ -16,7 +17,7 @@ export interface WireContext {
 
 export interface SendOptions {
   /** Aborting closes the request's HTTP stream (the modern era's cancellation signal). */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   /** HTTP: extra headers for this message (Mcp-Param-* mirrors of a modern tools/call). */
   headers?: Readonly<Record<string, string>>;
 }

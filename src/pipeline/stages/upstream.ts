@@ -25,6 +25,7 @@ import type { NotificationHub } from '../../endpoint/notifications.js';
 import type { RequestContext } from '../context.js';
 import { clientSupports, logAllowed } from '../clientCapabilities.js';
 import { headersFor } from '../../endpoint/paramHeaders.js';
+import type { CancelSignal } from '../../core/cancel.js';
 
 export interface UpstreamStageDeps {
   codec: RequestStateCodec;
@@ -126,7 +127,7 @@ function acquire(ctx: RequestContext, m: Upstream): Promise<UpstreamConnection> 
   return m.acquire(s?.id, s ? (req, signal) => s.request(req.method, req.params, signal) : undefined, ctx.clientCapabilities);
 }
 
-function callOptions(ctx: RequestContext, onServerRequest?: (req: JsonRpcRequest, signal: AbortSignal) => Promise<JsonObject>) {
+function callOptions(ctx: RequestContext, onServerRequest?: (req: JsonRpcRequest, signal: CancelSignal) => Promise<JsonObject>) {
   return {
     signal: ctx.signal,
     clientCapabilities: ctx.clientCapabilities,
@@ -190,7 +191,7 @@ async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstrea
   }
 
   const relayRequests = upstreamEra === 'legacy' && ctx.channel.request
-    ? (req: JsonRpcRequest, signal: AbortSignal) => ctx.channel.request!(req.method, req.params, signal)
+    ? (req: JsonRpcRequest, signal: CancelSignal) => ctx.channel.request!(req.method, req.params, signal)
     : undefined;
   const options = { ...callOptions(ctx, relayRequests), headers: await mirroredHeaders(up, conn, method, params) };
   let result = await conn.request(method, params, options);

@@ -4,6 +4,7 @@ import type { Era } from '../../core/protocol.js';
 import type { Endpoint } from '../../endpoint/endpoint.js';
 import type { ClientChannel, Principal, RequestContext, SessionView } from '../../pipeline/context.js';
 import type { Gateway } from '../../gateway.js';
+import type { CancelSignal } from '../../core/cancel.js';
 
 export interface ContextInit {
   request: JsonRpcRequest;
@@ -15,7 +16,7 @@ export interface ContextInit {
   logLevel: string | undefined;
   session: SessionView | undefined;
   transport: RequestContext['transport'];
-  signal: AbortSignal;
+  signal: CancelSignal;
   channel: ClientChannel;
   principal: Principal | undefined;
   httpHeaders?: import('node:http').IncomingHttpHeaders | undefined;

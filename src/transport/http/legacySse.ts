@@ -17,6 +17,7 @@ import { checkLimits, parseJson, readBody } from './body.js';
 import { toFailure } from './errors.js';
 import { newContext } from './context.js';
 import { SseStream } from './sse.js';
+import { Cancellation, NEVER } from '../../core/cancel.js';
 
 interface Connection {
   stream: SseStream;
@@ -78,7 +79,7 @@ export class LegacySseTransport {
     const request = msg as JsonRpcRequest;
     if (request.method === 'initialize') return this.initialize(conn, request);
     if (!s) { this.send(conn, failure(request.id, ErrorCode.InvalidRequest, 'Session not initialized')); return; }
-    const abort = new AbortController();
+    const abort = new Cancellation();
     s.inflight.set(String(request.id), abort);
     const sink = (m: JsonRpcMessage) => this.send(conn, m);
     const ctx = newContext(this.gw, {
@@ -104,7 +105,7 @@ export class LegacySseTransport {
     const ctx = newContext(this.gw, {
       request, endpoint: conn.endpoint, era: 'legacy', protocolVersion: negotiateLegacy(params.protocolVersion),
       clientCapabilities: capabilities, clientInfo, logLevel: undefined, session: undefined, transport: 'http+sse',
-      signal: new AbortController().signal, principal: LOCAL_PRINCIPAL, channel: { notify: () => {} },
+      signal: NEVER, principal: LOCAL_PRINCIPAL, channel: { notify: () => {} },
     });
     try {
       const result = await this.gw.run(ctx);

@@ -23,6 +23,7 @@ import { SseStream } from './sse.js';
 import { StreamLog } from './streamLog.js';
 import { openListen } from './listen.js';
 import { serveGet } from './getStream.js';
+import { Cancellation, NEVER } from '../../core/cancel.js';
 
 const PRIME_RETRY_MS = 1000;
 /** A legacy call still running after this long is answered on a resumable stream instead of plain JSON. */
@@ -108,7 +109,7 @@ export class StreamableHttp {
     }
     if (LEGACY_ONLY_METHODS.has(msg.method)) throw new GatewayError('PC_METHOD_NOT_FOUND', `${msg.method} does not exist in protocol ${bodyVersion}`);
 
-    const abort = new AbortController();
+    const abort = new Cancellation();
     const clientInfo = isObject(meta?.[META.clientInfo]) ? (meta[META.clientInfo] as JsonObject) : undefined;
     const logLevel = typeof meta?.[META.logLevel] === 'string' ? (meta[META.logLevel] as string) : undefined;
     if (msg.method === 'subscriptions/listen') {
@@ -145,7 +146,7 @@ export class StreamableHttp {
     const version = negotiateLegacy(params.protocolVersion);
     const ctx = newContext(this.gw, {
       request: msg, endpoint: ep, era: 'legacy', protocolVersion: version, clientCapabilities: capabilities,
-      clientInfo, logLevel: undefined, session: undefined, transport: 'http', signal: new AbortController().signal,
+      clientInfo, logLevel: undefined, session: undefined, transport: 'http', signal: NEVER,
       principal, channel: { notify: () => {} },
     });
     let result: JsonObject;
@@ -199,7 +200,7 @@ export class StreamableHttp {
     ep: Endpoint, session: LegacySession, request: JsonRpcRequest, principal: Principal,
     notify: (n: JsonRpcNotification) => void, sink: ((m: JsonRpcMessage) => boolean) | undefined,
   ): Promise<{ response: JsonRpcResponse; status: number } | undefined> {
-    const abort = new AbortController();
+    const abort = new Cancellation();
     const key = String(request.id);
     session.inflight.set(key, abort);
     const ctx = newContext(this.gw, {

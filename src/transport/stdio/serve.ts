@@ -20,6 +20,7 @@ import type { LegacySession } from '../session.js';
 import { checkLimits } from '../http/body.js';
 import { toFailure } from '../http/errors.js';
 import { newContext } from '../http/context.js';
+import { Cancellation, NEVER } from '../../core/cancel.js';
 
 export interface StdioOptions {
   logger: Logger;
@@ -43,7 +44,7 @@ export async function serveStdio(config: GatewayConfig, opts: StdioOptions): Pro
 
 class StdioServer {
   private session: LegacySession | undefined;
-  private readonly inflight = new Map<string, AbortController>();
+  private readonly inflight = new Map<string, Cancellation>();
   private readonly listens = new Map<string, () => void>();
   private readonly running = new Set<Promise<void>>();
 
@@ -112,7 +113,7 @@ class StdioServer {
     const ctx = newContext(this.gw, {
       request: req, endpoint: this.ep, era: 'legacy', protocolVersion: negotiateLegacy(params.protocolVersion),
       clientCapabilities: caps, clientInfo: info, logLevel: undefined, session: undefined, transport: 'stdio',
-      signal: new AbortController().signal, principal: LOCAL_PRINCIPAL, channel: { notify: () => {} },
+      signal: NEVER, principal: LOCAL_PRINCIPAL, channel: { notify: () => {} },
     });
     const result = await this.gw.run(ctx);
     this.session = await this.gw.sessions.create(this.ep, LOCAL_PRINCIPAL.subject, String(result.protocolVersion), caps, info);
@@ -121,7 +122,7 @@ class StdioServer {
   }
 
   private async legacy(req: JsonRpcRequest, s: LegacySession): Promise<void> {
-    const abort = new AbortController();
+    const abort = new Cancellation();
     this.inflight.set(String(req.id), abort);
     const sink = (m: JsonRpcMessage) => this.write(m);
     const ctx = newContext(this.gw, {
@@ -148,7 +149,7 @@ class StdioServer {
     if (!isObject(caps)) throw new GatewayError('PC_INVALID_PARAMS', `_meta["${META.clientCapabilities}"] is required`);
     if (LEGACY_ONLY_METHODS.has(req.method)) throw new GatewayError('PC_METHOD_NOT_FOUND', req.method);
     if (req.method === 'subscriptions/listen') return this.listen(req);
-    const abort = new AbortController();
+    const abort = new Cancellation();
     this.inflight.set(String(req.id), abort);
     const ctx = newContext(this.gw, {
       request: req, endpoint: this.ep, era: 'modern', protocolVersion: version, clientCapabilities: caps,

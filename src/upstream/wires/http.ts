@@ -8,6 +8,7 @@ import { isRequest, type JsonRpcId, type JsonRpcMessage } from '../../core/jsonr
 import { silentLogger, type Logger } from '../../core/log.js';
 import { HEADER, nameFieldOf } from '../../core/protocol.js';
 import type { SendOptions, UpstreamWire, WireContext } from '../wire.js';
+import type { CancelSignal } from '../../core/cancel.js';
 import {
   createPool, discard, encodeHeaderValue, errorBodyOf, errText, header, mediaType, modernVersionOf,
   normalizeHeaders, parseMessages, readText, sleep, transportFailure, UpstreamHttpError, type ResponseBody,
@@ -124,7 +125,8 @@ export class HttpWire implements UpstreamWire {
     };
     let streaming = false;
     try {
-      const res = await this.pool.request({ path: this.path, method: 'POST', headers, body: JSON.stringify(message), signal: ctl.signal });
+      // undici takes any signal with `aborted` and addEventListener/removeEventListener (a Cancellation included).
+      const res = await this.pool.request({ path: this.path, method: 'POST', headers, body: JSON.stringify(message), signal: ctl.signal as AbortSignal });
       if (!ex.modern && ex.what === 'initialize' && res.statusCode < 300) {
         const sid = header(res.headers, HEADER.sessionId);
         if (sid) this._sessionId = sid;
@@ -139,7 +141,7 @@ export class HttpWire implements UpstreamWire {
 
   /** Handles a POST's answer; returns true when an SSE stream was handed to a background pump (which calls done). */
   private async onPostResponse(
-    status: number, headers: Parameters<typeof header>[0], body: ResponseBody, ex: Exchange, signal: AbortSignal, done: () => void,
+    status: number, headers: Parameters<typeof header>[0], body: ResponseBody, ex: Exchange, signal: CancelSignal, done: () => void,
   ): Promise<boolean> {
     if (status >= 200 && status < 300) {
       if (ex.id === undefined) {
@@ -172,7 +174,7 @@ export class HttpWire implements UpstreamWire {
   }
 
   /** Reads a request's SSE stream; in the legacy era resumes it with GET + Last-Event-ID until the response came. */
-  private async pumpRequest(first: ResponseBody, ex: Exchange, signal: AbortSignal): Promise<void> {
+  private async pumpRequest(first: ResponseBody, ex: Exchange, signal: CancelSignal): Promise<void> {
     const id = ex.id as JsonRpcId;
     let answered = false;
     let retryMs: number | undefined;
@@ -226,7 +228,7 @@ export class HttpWire implements UpstreamWire {
   }
 
   /** Delivers the GET stream's messages; reconnects with Last-Event-ID and bounded backoff while the wire is open. */
-  private async pumpListen(first: ResponseBody, signal: AbortSignal): Promise<void> {
+  private async pumpListen(first: ResponseBody, signal: CancelSignal): Promise<void> {
     let retryMs: number | undefined;
     let failures = 0;
     const parser = this.parser((m) => this.deliver(m), (ms) => { retryMs = ms; });
@@ -255,7 +257,7 @@ export class HttpWire implements UpstreamWire {
   }
 
   /** Legacy GET for an SSE stream; `body` is set only for a 2xx event stream. */
-  private async get(signal: AbortSignal, lastEventId?: string): Promise<{ body?: ResponseBody; status: number; expired: boolean }> {
+  private async get(signal: CancelSignal, lastEventId?: string): Promise<{ body?: ResponseBody; status: number; expired: boolean }> {
     const headers: Record<string, string> = { ...this.base, accept: 'text/event-stream' };
     const sentSession = this.legacyHeaders(headers);
     if (lastEventId) headers[HEADER.lastEventId] = lastEventId;
@@ -298,7 +300,7 @@ export class HttpWire implements UpstreamWire {
   }
 
   /** Feeds a stream into the parser until it ends or breaks (events, not `for await`: this runs for every SSE answer). */
-  private drainInto(body: ResponseBody, parser: SseParser, signal: AbortSignal, onChunk?: () => void): Promise<void> {
+  private drainInto(body: ResponseBody, parser: SseParser, signal: CancelSignal, onChunk?: () => void): Promise<void> {
     return new Promise<void>((resolve) => {
       let settled = false;
       const finish = (err?: unknown): void => {

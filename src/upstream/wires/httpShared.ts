@@ -3,6 +3,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { classify, failure, isObject, type JsonRpcFailure, type JsonRpcId, type JsonRpcMessage } from '../../core/jsonrpc.js';
 import { ErrorCode, META } from '../../core/protocol.js';
 import type { TransportFailureData } from '../wire.js';
+import type { CancelSignal } from '../../core/cancel.js';
 
 export type ResponseBody = Dispatcher.ResponseData['body'];
 
@@ -102,7 +103,7 @@ export function normalizeHeaders(headers: Readonly<Record<string, string>> | und
 }
 
 /** Waits `ms` unless `signal` aborts first; resolves false when aborted. Never leaves a timer behind. */
-export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+export function sleep(ms: number, signal: CancelSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
     const onAbort = (): void => {
@@ -121,7 +122,7 @@ export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
  * An AbortController tied to an optional caller signal. `release()` detaches it so long-lived caller signals
  * do not accumulate listeners.
  */
-export function linkedController(signal?: AbortSignal): { ctl: AbortController; release: () => void } {
+export function linkedController(signal?: CancelSignal): { ctl: AbortController; release: () => void } {
   const ctl = new AbortController();
   if (!signal) return { ctl, release: () => {} };
   if (signal.aborted) {
