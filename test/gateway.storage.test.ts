@@ -66,6 +66,15 @@ upstreams:
         await c.query(`DROP SCHEMA IF EXISTS pc_gw_${suffix} CASCADE`);
         await c.end();
       }
+      if (d.name === 'redis') {
+        // Leave nothing behind: every key this run wrote carries its unique prefix.
+        const { Redis } = await import('ioredis');
+        const r = new Redis('redis://127.0.0.1:6379');
+        const keys = await r.keys(`pc-gw-${suffix}:*`);
+        if (keys.length) await r.del(...keys);
+        assert.deepEqual(await r.keys(`pc-gw-${suffix}:*`), []);
+        r.disconnect();
+      }
     });
   }
 });
