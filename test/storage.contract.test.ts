@@ -16,6 +16,7 @@ import { createMemoryStorage } from '../src/storage/memory.js';
 import { createPostgresStorage } from '../src/storage/postgres.js';
 import { createRedisStorage } from '../src/storage/redis.js';
 import { createSqliteStorage } from '../src/storage/sqlite.js';
+import type { JsonObject } from '../src/core/jsonrpc.js';
 import type { SessionRecord, Storage } from '../src/storage/types.js';
 
 const PG_URL = process.env.PORTCULLIS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -314,13 +315,246 @@ const cases: Record<string, Case> = {
     assert.equal(await s.kv.get('x', 'y:z'), undefined);
   },
 
+  async 'records put/get/replace/delete, values round-trip exactly, separate from kv'(open) {
+    const s = await open();
+    const value = {
+      sub: 'alice',
+      nested: { list: [1, 'two', null, true, { deep: -1.5e-300 }] },
+      text: 'é\u0000"\\\n✓',
+      precise: 0.30000000000000004,
+      large: 2 ** 53 - 1,
+      '1': 'integer-like key',
+    };
+    await s.records.put('Client', 'c1', value);
+    const got = await s.records.get('Client', 'c1');
+    assert.deepEqual(got, value);
+    assert.equal(JSON.stringify(got), JSON.stringify(value), 'key order and number text are kept');
+    await s.records.put('Client', 'c1', { replaced: true });
+    assert.deepEqual(await s.records.get('Client', 'c1'), { replaced: true });
+    assert.equal(await s.records.get('Client', 'missing'), undefined);
+    assert.equal(await s.records.get('Other', 'c1'), undefined, 'namespaces are isolated');
+    assert.equal(await s.records.delete('Client', 'c1'), true);
+    assert.equal(await s.records.delete('Client', 'c1'), false);
+    assert.equal(await s.records.delete('Client', 'never-existed'), false);
+    assert.equal(await s.records.get('Client', 'c1'), undefined);
+    assert.deepEqual(await s.records.list('Client'), []);
+
+    await assert.rejects(s.records.put('n', 'k', [1] as unknown as JsonObject), TypeError);
+    await assert.rejects(s.records.put('n', 'k', {}, { ttlMs: 0 }), RangeError);
+    await assert.rejects(s.records.put('n', 'k', {}, { tags: { t: 1 as unknown as string } }), TypeError);
+    await assert.rejects(s.records.list('n', { limit: 0 }), RangeError);
+    assert.equal(await s.records.get('n', 'k'), undefined, 'a refused put writes nothing');
+
+    await s.kv.put('n', 'k', { from: 'kv' }, 60_000);
+    await s.records.put('n', 'k', { from: 'records' });
+    assert.deepEqual(await s.kv.get('n', 'k'), { from: 'kv' }, 'records and kv do not share keys');
+    assert.deepEqual(await s.records.get('n', 'k'), { from: 'records' });
+  },
+
+  async 'records expire: never returned, listed, found, counted or consumed once expired'(open) {
+    const s = await open();
+    await s.records.put('T', 'a', { v: 'a' }, { ttlMs: 60_000, tags: { grantId: 'g' } });
+    await s.records.put('T', 'd', { v: 'd' }, { tags: { grantId: 'g' } });
+    await s.records.put('T', 'renewed', { v: 1 }, { ttlMs: 100 });
+    await s.records.put('T', 'renewed', { v: 2 });
+    const shortLived = ['b', 'c', 'consumed'];
+    for (const key of shortLived) await s.records.put('T', key, { v: key }, { ttlMs: 100, tags: { grantId: 'g' } });
+    assert.deepEqual(await s.records.consume('T', 'consumed', 'consumed', 1), { v: 'consumed' });
+    assert.deepEqual(await s.records.get('T', 'b'), { v: 'b' });
+    assert.equal((await s.records.findByTag('T', 'grantId', 'g')).length, 5);
+    await sleep(250);
+
+    assert.equal(await s.records.get('T', 'b'), undefined);
+    assert.equal(await s.records.get('T', 'consumed'), undefined, 'consume keeps the TTL');
+    assert.deepEqual(await s.records.get('T', 'renewed'), { v: 2 }, 'a put without ttlMs removes the expiry');
+    assert.deepEqual((await s.records.list('T', { limit: 2 })).map((r) => r.key), ['a', 'd'], 'the limit counts live records only');
+    assert.deepEqual((await s.records.list('T')).map((r) => r.key), ['a', 'd', 'renewed']);
+    assert.deepEqual((await s.records.findByTag('T', 'grantId', 'g')).map((r) => r.key), ['a', 'd']);
+    assert.equal(await s.records.consume('T', 'c', 'consumed', 2), undefined);
+    assert.equal(await s.records.delete('T', 'c'), false, 'deleting an expired record reports nothing deleted');
+    await s.records.put('T', 'b', { v: 'again' });
+    assert.deepEqual(await s.records.get('T', 'b'), { v: 'again' }, 'an expired key can be written again');
+    assert.deepEqual((await s.records.findByTag('T', 'grantId', 'g')).map((r) => r.key), ['a', 'd'], 'without its old tags');
+    assert.equal(await s.records.deleteByTag('grantId', 'g'), 2, 'expired records are not counted');
+    assert.deepEqual((await s.records.list('T')).map((r) => r.key), ['b', 'renewed']);
+  },
+
+  async 'records list in code point order, by prefix and limit'(open) {
+    const s = await open();
+    // Code point order; UTF-16 order would put '😀' (a surrogate pair) before '\uFFFF'.
+    const ordered = ['', 'A', 'a', 'a b', 'a%', 'a:', 'aa', 'ab', 'a\u{10FFFF}', 'a\u{10FFFF}x', 'b', 'é', '\uFFFF', '😀'];
+    const shuffled = [...ordered].sort(() => Math.random() - 0.5);
+    for (const key of shuffled) await s.records.put('L', key, { key });
+    await s.records.put('L2', 'a', { other: true });
+    await s.records.put('L\u0001', 'a', { other: true });
+    const keys = async (opts?: { prefix?: string; limit?: number }) => (await s.records.list('L', opts)).map((r) => r.key);
+
+    assert.deepEqual(await keys(), ordered);
+    assert.deepEqual(await s.records.list('L', { prefix: 'é' }), [{ key: 'é', value: { key: 'é' } }]);
+    assert.deepEqual(await keys({ prefix: 'a' }), ordered.filter((k) => k.startsWith('a')));
+    assert.deepEqual(await keys({ prefix: 'a', limit: 3 }), ['a', 'a b', 'a%']);
+    assert.deepEqual(await keys({ prefix: 'a\u{10FFFF}' }), ['a\u{10FFFF}', 'a\u{10FFFF}x']);
+    assert.deepEqual(await keys({ prefix: '\uFFFF' }), ['\uFFFF']);
+    assert.deepEqual(await keys({ prefix: 'a%' }), ['a%'], 'LIKE wildcards are not special');
+    assert.deepEqual(await keys({ prefix: '' }), ordered);
+    assert.deepEqual(await keys({ limit: 1 }), ['']);
+    assert.deepEqual(await keys({ limit: 100 }), ordered);
+    assert.deepEqual(await keys({ prefix: 'zz' }), []);
+    assert.deepEqual(await s.records.list('nothing here'), []);
+  },
+
+  async 'records list pages through many records'(open) {
+    const s = await open();
+    const all = Array.from({ length: 620 }, (_, i) => `k${String(i).padStart(4, '0')}`);
+    for (let i = 0; i < all.length; i += 40) {
+      await Promise.all(all.slice(i, i + 40).map((key) => s.records.put('Many', key, { key })));
+    }
+    const listed = await s.records.list('Many');
+    assert.deepEqual(listed.map((r) => r.key), all);
+    assert.deepEqual(listed[617], { key: 'k0617', value: { key: 'k0617' } });
+    assert.deepEqual((await s.records.list('Many', { limit: 555 })).map((r) => r.key), all.slice(0, 555));
+    assert.deepEqual((await s.records.list('Many', { prefix: 'k05' })).map((r) => r.key), all.slice(500, 600));
+  },
+
+  async 'records tags: findByTag, replacing drops old tags, deleteByTag spans namespaces'(open) {
+    const s = await open();
+    const find = async (ns: string, tag: string, value: string) =>
+      (await s.records.findByTag(ns, tag, value)).map((r) => r.key);
+    await s.records.put('AccessToken', 'at2', { n: 2 }, { tags: { grantId: 'g1' } });
+    await s.records.put('AccessToken', 'at1', { n: 1 }, { tags: { grantId: 'g1', uid: 'u1' } });
+    await s.records.put('RefreshToken', 'rt1', { n: 3 }, { tags: { grantId: 'g1' } });
+    await s.records.put('AuthorizationCode', 'ac1', { n: 4 }, { tags: { grantId: 'g2' } });
+    await s.records.put('Session', 's1', { n: 5 }, { tags: { uid: 'g1' } });
+    await s.records.put('Grant', 'g1', { n: 6 });
+
+    assert.deepEqual(await s.records.findByTag('AccessToken', 'grantId', 'g1'), [
+      { key: 'at1', value: { n: 1 } },
+      { key: 'at2', value: { n: 2 } },
+    ]);
+    assert.deepEqual(await find('RefreshToken', 'grantId', 'g1'), ['rt1']);
+    assert.deepEqual(await find('Session', 'grantId', 'g1'), [], 'the same value under another tag does not match');
+    assert.deepEqual(await find('Session', 'uid', 'g1'), ['s1']);
+    assert.deepEqual(await find('AccessToken', 'uid', 'u1'), ['at1']);
+    assert.deepEqual(await find('AccessToken', 'grantId', 'nope'), []);
+
+    await s.records.put('AccessToken', 'at1', { n: 7 }, { tags: { grantId: 'g2' } });
+    assert.deepEqual(await find('AccessToken', 'grantId', 'g1'), ['at2'], 'a replaced record loses its old tags');
+    assert.deepEqual(await find('AccessToken', 'uid', 'u1'), []);
+    assert.deepEqual(await s.records.findByTag('AccessToken', 'grantId', 'g2'), [{ key: 'at1', value: { n: 7 } }]);
+    await s.records.put('AccessToken', 'at2', { n: 8 });
+    assert.deepEqual(await find('AccessToken', 'grantId', 'g1'), [], 'a put without tags drops them all');
+    const absent = undefined as unknown as string;
+    await s.records.put('AccessToken', 'at2', { n: 9 }, { tags: { grantId: 'g1', uid: absent } });
+
+    assert.equal(await s.records.deleteByTag('grantId', 'g1'), 2);
+    assert.equal(await s.records.get('AccessToken', 'at2'), undefined);
+    assert.equal(await s.records.get('RefreshToken', 'rt1'), undefined);
+    assert.deepEqual(await s.records.get('Session', 's1'), { n: 5 }, 'a record with the value under another tag stays');
+    assert.deepEqual(await s.records.get('Grant', 'g1'), { n: 6 });
+    assert.deepEqual(await s.records.get('AccessToken', 'at1'), { n: 7 });
+    assert.equal(await s.records.deleteByTag('grantId', 'g1'), 0);
+    assert.equal(await s.records.deleteByTag('grantId', 'g2'), 2);
+    assert.deepEqual((await s.records.list('AccessToken')).map((r) => r.key), []);
+    assert.deepEqual((await s.records.list('AuthorizationCode')).map((r) => r.key), []);
+
+    await s.records.put('X', 'k', {}, { tags: { t: 'v' } });
+    assert.equal(await s.records.delete('X', 'k'), true);
+    assert.deepEqual(await find('X', 't', 'v'), [], 'delete removes the record from its tags');
+    assert.equal(await s.records.deleteByTag('t', 'v'), 0);
+    await s.records.put('X', 'k', {});
+    assert.equal(await s.records.deleteByTag('t', 'v'), 0, 'a record re-put without the tag is not deleted by it');
+    assert.deepEqual(await s.records.get('X', 'k'), {});
+  },
+
+  async 'records consume: exactly one of 20 concurrent consumers sees the field absent'(open) {
+    const s = await open();
+    assert.equal(await s.records.consume('AuthorizationCode', 'missing', 'consumed', 1), undefined);
+    for (let round = 0; round < 3; round++) {
+      const key = `code-${round}`;
+      const value = { round, grantId: `g${round}`, precise: 0.30000000000000004, text: 'é\u0000' };
+      await s.records.put('AuthorizationCode', key, value, { ttlMs: 60_000, tags: { grantId: `g${round}` } });
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => s.records.consume('AuthorizationCode', key, 'consumed', 1_000 + i)),
+      );
+      const fresh = results.filter((r) => r !== undefined && !('consumed' in r));
+      assert.equal(fresh.length, 1, `round ${round}: exactly one consumer sees the field absent`);
+      assert.deepEqual(fresh[0], value);
+      const winner = results.indexOf(fresh[0]);
+      const after = await s.records.get('AuthorizationCode', key);
+      assert.deepEqual(after, { ...value, consumed: 1_000 + winner }, 'the winner’s stamp is stored');
+      for (const [i, r] of results.entries()) {
+        if (i !== winner) assert.deepEqual(r, after, 'the others see it consumed');
+      }
+      assert.deepEqual(await s.records.findByTag('AuthorizationCode', 'grantId', `g${round}`), [{ key, value: after }]);
+    }
+
+    await s.records.put('T', 'empty', {});
+    assert.deepEqual(await s.records.consume('T', 'empty', 'consumed', 5), {});
+    assert.deepEqual(await s.records.get('T', 'empty'), { consumed: 5 });
+    await s.records.put('T', 'odd', { a: 1, nul: null });
+    const odd0 = await s.records.consume('T', 'odd', 'toString', 7);
+    assert.deepEqual(odd0, { a: 1, nul: null }, 'inherited names are absent');
+    assert.deepEqual(await s.records.consume('T', 'odd', 'nul', 8), { a: 1, nul: null, toString: 7 });
+    assert.equal((await s.records.get('T', 'odd'))?.nul, null, 'a field holding null is present');
+    await s.records.consume('T', 'odd', '__proto__', 9);
+    await s.records.consume('T', 'odd', 'é "q" \\ \n', 1.5);
+    const odd = await s.records.get('T', 'odd');
+    assert.equal(Object.hasOwn(odd!, '__proto__') && odd!['__proto__'], 9);
+    assert.equal(odd!['é "q" \\ \n'], 1.5);
+    await assert.rejects(s.records.consume('T', 'odd', 'x', Number.NaN), RangeError);
+  },
+
+  async 'records accept any characters in namespaces, keys and tags'(open) {
+    const s = await open();
+    const pairs: Array<[string, string]> = [
+      ['x:y', 'z'], ['x', 'y:z'], ['x%3Ay', 'z'], ['x', 'y%3Az'], ['x', 'y%253Az'], ['', ''], ['', ':'], [':', ''],
+      ['名前空間', 'キー🔑'], ['ns', "'; DROP TABLE records; --"], ['ns', 'a*b?[c]\\%_'], ['ns', ' spaced '],
+      ['ns', 'new\nline\ttab'], ['\u202Ertl', 'zero\u200Bwidth'], ['ns', 'a'.repeat(2_000)], ['r', 'rn:x'],
+    ];
+    for (const [i, [ns, key]] of pairs.entries()) {
+      await s.records.put(ns, key, { i }, { tags: { owner: `${ns}:${key}`, 'odd:tag%': ':%3A', all: 'yes' } });
+    }
+    for (const [i, [ns, key]] of pairs.entries()) {
+      assert.deepEqual(await s.records.get(ns, key), { i }, `get ${JSON.stringify([ns, key])}`);
+      assert.deepEqual(await s.records.findByTag(ns, 'owner', `${ns}:${key}`), [{ key, value: { i } }]);
+    }
+    assert.deepEqual((await s.records.list('x')).map((r) => r.key), ['y%253Az', 'y%3Az', 'y:z']);
+    assert.deepEqual((await s.records.list('x:y')).map((r) => r.key), ['z']);
+    assert.deepEqual((await s.records.list('')).map((r) => r.key), ['', ':']);
+    const oddTag = await s.records.findByTag('x', 'odd:tag%', ':%3A');
+    assert.deepEqual(oddTag.map((r) => r.key), ['y%253Az', 'y%3Az', 'y:z']);
+    assert.deepEqual(await s.records.findByTag('x', 'odd:tag%', '::'), []);
+    assert.deepEqual(await s.records.findByTag('x', 'odd', 'tag%::%3A'), []);
+    assert.equal(await s.records.delete('x', 'y:z'), true);
+    assert.deepEqual(await s.records.get('x:y', 'z'), { i: 0 }, 'separator characters cannot make keys collide');
+    assert.equal(await s.records.deleteByTag('all', 'yes'), pairs.length - 1);
+    for (const [ns, key] of pairs) assert.equal(await s.records.get(ns, key), undefined);
+  },
+
+  async 'records hold large values'(open) {
+    const s = await open();
+    const big = {
+      blob: 'x'.repeat(2_000_000),
+      list: Array.from({ length: 10_000 }, (_, i) => ({ i, s: `item ${i} ✓`, f: i / 7 })),
+    };
+    await s.records.put('Big', 'k', big, { tags: { t: 'v' } });
+    assert.deepEqual(await s.records.get('Big', 'k'), big);
+    assert.deepEqual(await s.records.list('Big'), [{ key: 'k', value: big }]);
+    assert.deepEqual(await s.records.consume('Big', 'k', 'consumed', 1), big);
+    assert.deepEqual(await s.records.findByTag('Big', 't', 'v'), [{ key: 'k', value: { ...big, consumed: 1 } }]);
+  },
+
   async 'close releases every handle and is idempotent'(open) {
     const before = countHandles();
     const s = await open();
     await s.sessions.create(session('s', 1));
     await s.events.append('s', 'A', 'd');
     await s.kv.put('n', 'k', {}, 60_000);
-    await Promise.all([s.sessions.count(), s.kv.get('n', 'k'), s.events.replayAfter('s', '1')]);
+    await s.records.put('n', 'k', {}, { ttlMs: 60_000, tags: { t: 'v' } });
+    await Promise.all([
+      s.sessions.count(), s.kv.get('n', 'k'), s.events.replayAfter('s', '1'), s.records.findByTag('n', 't', 'v'),
+      s.records.consume('n', 'k', 'c', 1),
+    ]);
     await s.close();
     await s.close();
     for (let i = 0; i < 50 && countHandles() > before; i++) await sleep(10);
@@ -341,6 +575,9 @@ async function reopenCase(location: Location): Promise<void> {
   const first = await a.events.append('kept', 'A', 'one');
   const second = await a.events.append('kept', 'A', 'two');
   await a.kv.put('n', 'k', { v: 1 }, 60_000);
+  await a.records.put('Grant', 'g', { v: 1 }, { tags: { accountId: 'alice' } });
+  await a.records.put('AccessToken', 't', { v: 2 }, { ttlMs: 60_000, tags: { grantId: 'g' } });
+  await a.records.consume('AccessToken', 't', 'consumed', 7);
   await a.close();
   const c = await location.open(256);
   try {
@@ -349,6 +586,9 @@ async function reopenCase(location: Location): Promise<void> {
     const third = await c.events.append('kept', 'A', 'three');
     assert.ok(![first, second].includes(third), 'ids are not reused after reopening');
     assert.deepEqual(await c.kv.get('n', 'k'), { v: 1 });
+    assert.deepEqual(await c.records.findByTag('Grant', 'accountId', 'alice'), [{ key: 'g', value: { v: 1 } }]);
+    assert.deepEqual(await c.records.list('AccessToken'), [{ key: 't', value: { v: 2, consumed: 7 } }]);
+    assert.equal(await c.records.deleteByTag('grantId', 'g'), 1);
   } finally {
     await c.close();
   }

@@ -6,7 +6,9 @@ import { createMemoryStorage } from './memory.js';
 import { createSqliteStorage } from './sqlite.js';
 import type { Storage } from './types.js';
 
-export type { EventStore, KeyValueStore, SessionRecord, SessionStore, Storage, StoredEvent } from './types.js';
+export type {
+  EventStore, KeyValueStore, RecordPutOptions, RecordStore, SessionRecord, SessionStore, Storage, StoredEvent, StoredRecord,
+} from './types.js';
 
 export interface StorageDriverConfig {
   driver: 'sqlite' | 'memory' | 'postgres' | 'redis';

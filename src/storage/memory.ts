@@ -4,12 +4,13 @@
  */
 import type { JsonObject } from '../core/jsonrpc.js';
 import { positiveInt, ttl } from './common.js';
+import { createMemoryRecords } from './memoryRecords.js';
 import type { EventStore, KeyValueStore, SessionRecord, SessionStore, Storage, StoredEvent } from './types.js';
 
 export interface MemoryStorageOptions {
   /** Events kept per session for Last-Event-ID replay; older ones are evicted. */
   replayEvents?: number;
-  /** How often expired KV entries are swept (they are also ignored on read). */
+  /** How often expired KV entries and records are swept (they are also ignored on read). */
   sweepIntervalMs?: number;
 }
 
@@ -19,6 +20,7 @@ export function createMemoryStorage(opts: MemoryStorageOptions = {}): Storage {
   const lastSeen = new Map<string, number>();
   const events = new Map<string, Array<{ seq: number; streamId: string; data: string }>>();
   const kv = new Map<string, Map<string, { json: string; expiresAt: number }>>();
+  const records = createMemoryRecords();
   // One counter for all sessions: ids are never reused, even after deleteSession.
   let seq = 0;
 
@@ -123,6 +125,7 @@ export function createMemoryStorage(opts: MemoryStorageOptions = {}): Storage {
       for (const [key, entry] of ns) if (entry.expiresAt <= now) ns.delete(key);
       if (ns.size === 0) kv.delete(namespace);
     }
+    records.sweep(now);
   }, opts.sweepIntervalMs ?? 60_000);
   sweep.unref();
 
@@ -131,12 +134,14 @@ export function createMemoryStorage(opts: MemoryStorageOptions = {}): Storage {
     sessions: sessionStore,
     events: eventStore,
     kv: kvStore,
+    records: records.store,
     async close() {
       clearInterval(sweep);
       sessions.clear();
       lastSeen.clear();
       events.clear();
       kv.clear();
+      records.clear();
     },
   };
 }

@@ -6,6 +6,7 @@
 import { Pool, type PoolClient } from 'pg';
 import type { JsonObject } from '../core/jsonrpc.js';
 import { fromRow, positiveInt, toRow, ttl, type SessionRow } from './common.js';
+import { createPostgresRecords } from './postgresRecords.js';
 import type { EventStore, KeyValueStore, SessionStore, Storage } from './types.js';
 
 export interface PostgresStorageOptions {
@@ -34,6 +35,16 @@ const MIGRATIONS: readonly string[] = [
      namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL,
      PRIMARY KEY (namespace, key));
    CREATE INDEX ON $S.kv (expires_at);`,
+  // RecordStore (postgresRecords.ts). COLLATE "C": keys sort by code point whatever the database's collation.
+  `CREATE TABLE $S.records (
+     namespace TEXT COLLATE "C" NOT NULL, key TEXT COLLATE "C" NOT NULL, value TEXT NOT NULL, expires_at TIMESTAMPTZ,
+     PRIMARY KEY (namespace, key));
+   CREATE INDEX ON $S.records (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE TABLE $S.record_tags (
+     namespace TEXT COLLATE "C" NOT NULL, key TEXT COLLATE "C" NOT NULL, tag TEXT NOT NULL, value TEXT NOT NULL,
+     PRIMARY KEY (namespace, key, tag),
+     FOREIGN KEY (namespace, key) REFERENCES $S.records (namespace, key) ON DELETE CASCADE);
+   CREATE INDEX ON $S.record_tags (tag, value, namespace);`,
 ];
 
 async function migrate(client: PoolClient, schema: string, S: string): Promise<void> {
@@ -181,8 +192,11 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
     },
   };
 
+  const records = createPostgresRecords(pool, S);
+
   const sweep = setInterval(() => {
     pool.query(`DELETE FROM ${S}.kv WHERE expires_at <= now()`).catch(onError);
+    records.sweep().catch(onError);
   }, opts.sweepIntervalMs ?? 60_000);
   sweep.unref();
 
@@ -192,6 +206,7 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
     sessions,
     events,
     kv,
+    records: records.store,
     close() {
       clearInterval(sweep);
       return (closing ??= pool.end());

@@ -1,12 +1,14 @@
 /**
  * Redis driver (≥ 6.2 for GETDEL and exclusive XRANGE), for several gateway instances sharing state.
  * Layout under `prefix`: `s:<id>` session hash, `sidx` sorted set of session ids by lastSeenAt,
- * `ev:<sessionId>` capped stream of events, `evseq` event counter, `kv:<ns>:<key>` JSON with PX expiry.
+ * `ev:<sessionId>` capped stream of events, `evseq` event counter, `kv:<ns>:<key>` JSON with PX expiry; records use
+ * `r:`, `rm:`, `rn:`, `rt:` and `rexp` (see redisRecords.ts).
  * Multi-key steps are Lua scripts; the keys they derive are not declared, so this targets standalone Redis.
  */
 import { Redis } from 'ioredis';
 import type { JsonObject } from '../core/jsonrpc.js';
 import { positiveInt, ttl } from './common.js';
+import { createRedisRecords } from './redisRecords.js';
 import type { EventStore, KeyValueStore, SessionRecord, SessionStore, Storage } from './types.js';
 
 export interface RedisStorageOptions {
@@ -14,8 +16,10 @@ export interface RedisStorageOptions {
   replayEvents?: number;
   /** Namespace for every key, so several deployments (or test runs) can share one Redis. */
   prefix?: string;
-  /** Errors the client reports while reconnecting in the background. */
+  /** Errors the client reports while reconnecting in the background, and errors of background sweeps. */
   onError?: (err: Error) => void;
+  /** How often index entries of expired records are removed (the records themselves expire by PX). */
+  sweepIntervalMs?: number;
 }
 
 type Script = (...args: Array<string | number>) => Promise<unknown>;
@@ -177,13 +181,21 @@ export async function createRedisStorage(opts: RedisStorageOptions): Promise<Sto
     },
   };
 
+  const records = createRedisRecords(client, prefix);
+  const sweep = setInterval(() => {
+    records.sweep().catch((err: Error) => opts.onError?.(err));
+  }, opts.sweepIntervalMs ?? 60_000);
+  sweep.unref();
+
   let closing: Promise<void> | undefined;
   return {
     driver: 'redis',
     sessions,
     events,
     kv,
+    records: records.store,
     close() {
+      clearInterval(sweep);
       closing ??= client.quit().then(
         () => {},
         () => client.disconnect(),

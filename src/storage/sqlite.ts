@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { JsonObject } from '../core/jsonrpc.js';
 import { fromRow, positiveInt, toRow, ttl, type SessionRow } from './common.js';
+import { createSqliteRecords } from './sqliteRecords.js';
 import type { EventStore, KeyValueStore, SessionStore, Storage } from './types.js';
 
 export interface SqliteStorageOptions {
@@ -30,6 +31,16 @@ const MIGRATIONS: readonly string[] = [
      namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER NOT NULL,
      PRIMARY KEY (namespace, key)) WITHOUT ROWID;
    CREATE INDEX IF NOT EXISTS kv_expires ON kv (expires_at);`,
+  // RecordStore (sqliteRecords.ts). Keys compare with BINARY, which is code point order for UTF-8 text.
+  `CREATE TABLE IF NOT EXISTS records (
+     namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER,
+     PRIMARY KEY (namespace, key)) WITHOUT ROWID;
+   CREATE INDEX IF NOT EXISTS records_expires ON records (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE TABLE IF NOT EXISTS record_tags (
+     namespace TEXT NOT NULL, key TEXT NOT NULL, tag TEXT NOT NULL, value TEXT NOT NULL,
+     PRIMARY KEY (namespace, key, tag),
+     FOREIGN KEY (namespace, key) REFERENCES records (namespace, key) ON DELETE CASCADE) WITHOUT ROWID;
+   CREATE INDEX IF NOT EXISTS record_tags_lookup ON record_tags (tag, value, namespace);`,
 ];
 
 function migrate(db: Database.Database): void {
@@ -55,6 +66,8 @@ export function createSqliteStorage(opts: SqliteStorageOptions): Storage {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
+    // Per connection, and off by default: record_tags rows go with their record.
+    db.pragma('foreign_keys = ON');
     migrate(db);
   } catch (err) {
     db.close();
@@ -160,9 +173,13 @@ export function createSqliteStorage(opts: SqliteStorageOptions): Storage {
     },
   };
 
+  const records = createSqliteRecords(db);
+
   const sweep = setInterval(() => {
     try {
-      q.sweep.run(Date.now());
+      const now = Date.now();
+      q.sweep.run(now);
+      records.sweep(now);
     } catch {
       // Busy or closing: the next sweep retries, and reads ignore expired rows anyway.
     }
@@ -174,6 +191,7 @@ export function createSqliteStorage(opts: SqliteStorageOptions): Storage {
     sessions,
     events,
     kv,
+    records: records.store,
     async close() {
       clearInterval(sweep);
       if (db.open) db.close();

@@ -53,10 +53,47 @@ export interface KeyValueStore {
   delete(namespace: string, key: string): Promise<void>;
 }
 
+/** A record returned by RecordStore lookups. */
+export interface StoredRecord {
+  key: string;
+  value: JsonObject;
+}
+
+export interface RecordPutOptions {
+  /** Omitted: the record lives until deleted. */
+  ttlMs?: number;
+  /** Secondary keys (e.g. grantId, uid) that findByTag/deleteByTag look records up by. */
+  tags?: Record<string, string>;
+}
+
+/**
+ * Durable records with optional expiry and secondary lookups: the identity state (users, OAuth clients, grants,
+ * tokens, consents, signing keys). Expired records are never returned.
+ */
+export interface RecordStore {
+  /** Inserts or replaces the record (and its tags). */
+  put(namespace: string, key: string, value: JsonObject, opts?: RecordPutOptions): Promise<void>;
+  get(namespace: string, key: string): Promise<JsonObject | undefined>;
+  /** Returns whether a record was deleted. */
+  delete(namespace: string, key: string): Promise<boolean>;
+  /** Records of a namespace, ordered by key (Unicode code point order, which is UTF-8 byte order). */
+  list(namespace: string, opts?: { prefix?: string; limit?: number }): Promise<StoredRecord[]>;
+  /** Records of a namespace carrying this tag value, ordered by key. */
+  findByTag(namespace: string, tag: string, value: string): Promise<StoredRecord[]>;
+  /** Deletes every record, in any namespace, carrying this tag value; returns how many. */
+  deleteByTag(tag: string, value: string): Promise<number>;
+  /**
+   * Atomically sets `field` to `stamp` if it is absent; returns the record as it was before, or undefined when the
+   * record does not exist. Used to consume one-time tokens: exactly one caller sees the field absent.
+   */
+  consume(namespace: string, key: string, field: string, stamp: number): Promise<JsonObject | undefined>;
+}
+
 export interface Storage {
   readonly driver: string;
   sessions: SessionStore;
   events: EventStore;
   kv: KeyValueStore;
+  records: RecordStore;
   close(): Promise<void>;
 }
