@@ -1,0 +1,123 @@
+/**
+ * The machinery shared by the phrase-based detectors: a rule is a compiled regular expression with a severity and a
+ * message, matched against the match view of a field (see matchView.ts), with spans mapped back to the original text.
+ *
+ * Every expression here must run in linear time: literal anchors, bounded gaps (`[^.!?\n]{0,80}`), no nested
+ * quantifiers, no alternations whose branches can match the same text. test/integrity.redos.test.ts holds them to it.
+ */
+import type { FieldContext, Finding, Severity, Span, Target } from '../finding.js';
+import { matchView, toOriginal, type MatchView } from '../matchView.js';
+import { excerptOf } from '../text.js';
+
+export interface PhraseRule {
+  /** The expression; its flags are ignored (every rule is matched case-insensitively, `^` at line starts). */
+  re: RegExp;
+  /** A severity, or one per target when the same phrase means more in a definition than in a web page. */
+  severity: Severity | Readonly<Partial<Record<Target, Severity>>>;
+  message: string;
+  /** An extra check of the matched text the expression cannot express cheaply (e.g. "not a private IP address"). */
+  accept?: (matched: string) => boolean;
+}
+
+export function severityFor(rule: PhraseRule, target: Target): Severity | undefined {
+  return typeof rule.severity === 'string' ? rule.severity : rule.severity[target];
+}
+
+interface Compiled { re: RegExp; rules: { rule: PhraseRule; severity: Severity; group: string }[] }
+
+const RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 };
+const compiledCache = new WeakMap<readonly PhraseRule[], Map<Target, Compiled | undefined>>();
+
+/**
+ * The rules that apply to a target, joined into one alternation (most severe first, so it wins a tie): one pass over
+ * the text instead of one per rule, which is most of the cost of scanning a result. Compiled once per list and target.
+ */
+function compiled(rules: readonly PhraseRule[], target: Target): Compiled | undefined {
+  let byTarget = compiledCache.get(rules);
+  if (!byTarget) compiledCache.set(rules, (byTarget = new Map()));
+  if (byTarget.has(target)) return byTarget.get(target);
+  const active = rules
+    .flatMap((rule) => { const severity = severityFor(rule, target); return severity ? [{ rule, severity }] : []; })
+    .sort((a, b) => RANK[b.severity] - RANK[a.severity])
+    .map((r, i) => ({ ...r, group: `r${i}` }));
+  const result = active.length === 0 ? undefined : {
+    re: new RegExp(active.map((r) => `(?<${r.group}>${r.rule.re.source})`).join('|'), 'gim'),
+    rules: active,
+  };
+  byTarget.set(target, result);
+  return result;
+}
+
+/** Runs the rules over the field's match view; overlapping findings keep only the most severe. */
+export function matchPhrases(ruleId: string, rules: readonly PhraseRule[], text: string, field: FieldContext): Finding[] {
+  const c = compiled(rules, field.target);
+  if (!c) return [];
+  const view = matchView(text);
+  const found: Finding[] = [];
+  c.re.lastIndex = 0;
+  for (let m = c.re.exec(view.text); m; m = c.re.exec(view.text)) {
+    const hit = c.rules.find((r) => m.groups?.[r.group] !== undefined);
+    if (!hit || m[0].length === 0 || (hit.rule.accept && !hit.rule.accept(m[0]))) {
+      c.re.lastIndex = m.index + 1; // let another rule try from the next position
+      continue;
+    }
+    found.push(findingAt(ruleId, hit.severity, hit.rule.message, text, view, { start: m.index, end: m.index + m[0].length }, field.path));
+  }
+  return keepMostSevere(found);
+}
+
+export function findingAt(rule: string, severity: Severity, message: string, text: string, view: MatchView, viewSpan: Span, path: string): Finding {
+  const span = toOriginal(view, viewSpan);
+  return { rule, severity, message, path, span, excerpt: excerptOf(text, span) };
+}
+
+/**
+ * Of findings whose spans overlap, keeps the most severe (the first found on a tie), in text order. Findings are
+ * grouped into clusters of overlapping spans first, so the pairwise choice only ever looks inside one small cluster.
+ */
+export function keepMostSevere(findings: Finding[]): Finding[] {
+  if (findings.length < 2) return findings;
+  const sorted = [...findings].sort((a, b) => a.span.start - b.span.start);
+  const kept: Finding[] = [];
+  let cluster: Finding[] = [];
+  let clusterEnd = -1;
+  const flush = () => {
+    const byRank = cluster.sort((a, b) => RANK[b.severity] - RANK[a.severity] || a.span.start - b.span.start);
+    const chosen: Finding[] = [];
+    for (const f of byRank) if (!chosen.some((k) => k.span.start < f.span.end && f.span.start < k.span.end)) chosen.push(f);
+    kept.push(...chosen.sort((a, b) => a.span.start - b.span.start));
+  };
+  for (const f of sorted) {
+    if (cluster.length > 0 && f.span.start >= clusterEnd) { flush(); cluster = []; }
+    cluster.push(f);
+    clusterEnd = Math.max(clusterEnd, f.span.end);
+  }
+  flush();
+  return kept;
+}
+
+/** Start of the sentence containing `at`: just after the previous newline or `.`/`!`/`?` followed by a space. */
+export function sentenceStart(s: string, at: number, maxBack = 240): number {
+  const floor = Math.max(0, at - maxBack);
+  for (let i = at - 1; i >= floor; i--) {
+    const c = s.charCodeAt(i);
+    if (c === 0x0a) return i + 1;
+    if ((c === 0x2e || c === 0x21 || c === 0x3f) && isSpace(s.charCodeAt(i + 1))) return i + 2;
+  }
+  return floor;
+}
+
+/** End of the sentence containing `at` (exclusive, the terminator included). */
+export function sentenceEnd(s: string, at: number, maxForward = 240): number {
+  const ceiling = Math.min(s.length, at + maxForward);
+  for (let i = at; i < ceiling; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x0a) return i;
+    if ((c === 0x2e || c === 0x21 || c === 0x3f || c === 0x3a) && (i + 1 >= s.length || isSpace(s.charCodeAt(i + 1)))) return i + 1;
+  }
+  return ceiling;
+}
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
+}

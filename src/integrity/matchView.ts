@@ -1,0 +1,92 @@
+/**
+ * The match view: the text pattern detectors run on, so that hidden characters and compatibility forms cannot be
+ * used to split or disguise a phrase ("ig\u200Bnore", tag-smuggled ASCII, fullwidth "ｉｇｎｏｒｅ").
+ */
+import type { Span } from './finding.js';
+import { ansiLength, hiddenClassOf, isPlain } from './text.js';
+
+/** Characters other than printable ASCII, tab, LF and CR: the only ones folding has to look at. */
+const NOT_PLAIN_ALL = /[^\t\n\r\x20-\x7e]/g;
+
+/**
+ * The text pattern detectors match against: tag characters decoded to the ASCII they hide, zero-width, bidi,
+ * control characters and ANSI escapes removed, curly quotes and dashes made ASCII, everything else NFKC per code
+ * point (fullwidth and mathematical letters become plain letters). `map[i]` is the offset in the original text of
+ * the character that produced `text[i]`; `map[text.length]` is the original length. Plain ASCII text is its own view.
+ */
+export interface MatchView {
+  text: string;
+  map?: Int32Array;
+}
+
+let lastInput: string | undefined;
+let lastView: MatchView | undefined;
+
+/** Detectors each ask for the view of the same field in turn, so the last one is remembered. */
+export function matchView(s: string): MatchView {
+  if (s === lastInput && lastView) return lastView;
+  const view = isPlain(s) ? { text: s } : foldText(s);
+  lastInput = s;
+  lastView = view;
+  return view;
+}
+
+/** The span in the original text of a span found in its match view. */
+export function toOriginal(view: MatchView, span: Span): Span {
+  if (!view.map) return span;
+  return { start: view.map[span.start]!, end: view.map[span.end]! };
+}
+
+const ASCII_LOOKALIKE: ReadonlyMap<number, string> = new Map([
+  [0x2018, "'"], [0x2019, "'"], [0x201a, "'"], [0x201b, "'"], [0x2032, "'"], [0x02bc, "'"],
+  [0x201c, '"'], [0x201d, '"'], [0x201e, '"'], [0x201f, '"'], [0x2033, '"'],
+  [0x2010, '-'], [0x2011, '-'], [0x2012, '-'], [0x2013, '-'], [0x2014, '-'], [0x2015, '-'], [0x2212, '-'],
+]);
+
+const nfkcCache = new Map<number, string>();
+const NFKC_CACHE_MAX = 8192;
+
+function nfkcOf(cp: number): string {
+  let folded = nfkcCache.get(cp);
+  if (folded === undefined) {
+    if (nfkcCache.size >= NFKC_CACHE_MAX) nfkcCache.clear();
+    folded = String.fromCodePoint(cp).normalize('NFKC');
+    nfkcCache.set(cp, folded);
+  }
+  return folded;
+}
+
+/** Builds the match view: plain runs are copied whole, and only the other characters are looked at one by one. */
+function foldText(s: string): MatchView {
+  const parts: string[] = [];
+  let map = new Int32Array(s.length + 16);
+  let length = 0;
+  const emit = (chunk: string, origin: number, step: 0 | 1) => {
+    if (length + chunk.length + 1 > map.length) {
+      const grown = new Int32Array(Math.max(map.length * 2, length + chunk.length + 1));
+      grown.set(map);
+      map = grown;
+    }
+    parts.push(chunk);
+    // step 1: each character of a copied run maps to its own offset; step 0: an expansion maps to one origin.
+    for (let k = 0; k < chunk.length; k++) map[length + k] = origin + k * step;
+    length += chunk.length;
+  };
+  let at = 0;
+  NOT_PLAIN_ALL.lastIndex = 0;
+  for (let m = NOT_PLAIN_ALL.exec(s); m; m = NOT_PLAIN_ALL.exec(s)) {
+    const i = m.index;
+    if (i > at) emit(s.slice(at, i), at, 1);
+    const cp = s.codePointAt(i)!;
+    let width = cp > 0xffff ? 2 : 1;
+    if (cp === 0x1b) width = Math.max(1, ansiLength(s, i));
+    else if (cp >= 0xe0020 && cp <= 0xe007e) emit(String.fromCharCode(cp - 0xe0000), i, 0);
+    else if (hiddenClassOf(cp) === undefined) emit(ASCII_LOOKALIKE.get(cp) ?? nfkcOf(cp), i, 0);
+    // Anything else is hidden: dropped, it renders as nothing.
+    at = i + width;
+    NOT_PLAIN_ALL.lastIndex = at;
+  }
+  if (at < s.length) emit(s.slice(at), at, 1);
+  map[length] = s.length;
+  return { text: parts.join(''), map: map.subarray(0, length + 1) };
+}
