@@ -37,7 +37,7 @@ if (which === 'bare') front = await start(['bench/targets/bare-proxy.ts', up.url
 else {
   const dir = mkdtempSync(join(tmpdir(), 'pc-split-'));
   const cfg = join(dir, 'p.yaml');
-  writeFileSync(cfg, `server: { port: 0, dataDir: ${JSON.stringify(dir)} }\nstorage: { driver: memory }\nlogging: { level: silent }\nupstreams:\n  raw: { transport: http, url: ${JSON.stringify(up.url)}, protocol: ${process.argv[4] === "modern" ? "modern" : "legacy"} }\n`);
+  writeFileSync(cfg, `server: { port: 0, dataDir: ${JSON.stringify(dir)} }\nstorage: { driver: memory }\nlogging: { level: silent }\nauth: { mode: none }\npolicy: { rules: [{ id: bench-allow-all, effect: allow }] }\nupstreams:\n  raw: { transport: http, url: ${JSON.stringify(up.url)}, protocol: ${process.argv[4] === "modern" ? "modern" : "legacy"} }\n`);
   front = await start(['bench/targets/gateway.ts', cfg], 1);
   front.url = front.url.replace(/\/?$/, '') + (front.url.endsWith('/mcp') ? '' : '/servers/raw/mcp');
 }

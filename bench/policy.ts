@@ -9,62 +9,10 @@
  * denies, approval of destructive tools, CEL on the principal). A last row puts all 1,000 rules on every server,
  * the case the index cannot help with.
  */
-import { compilePolicy, type CompiledPolicy, type PolicyContext, type PolicyPrincipal, type PolicyResource, type RuleSpec, type Weekday } from '../src/policy/index.js';
+import { compilePolicy, type CompiledPolicy, type PolicyContext, type PolicyPrincipal, type PolicyResource, type RuleSpec } from '../src/policy/index.js';
+import { largePolicy, pick, ROLES, SERVERS, VERBS } from './policyRules.js';
 
-const SERVERS = Array.from({ length: 50 }, (_, i) => `srv${i}`);
-const VERBS = ['read', 'list', 'search', 'get', 'write', 'update', 'delete', 'create'];
-const ROLES = Array.from({ length: 40 }, (_, i) => `role${i}`);
-
-/** Deterministic pseudo-random numbers (mulberry32), so every run measures the same policy. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(1000);
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
-
-function perServerRules(server: string, n: number): RuleSpec[] {
-  const rules: RuleSpec[] = [];
-  for (let i = 0; i < n; i++) {
-    const kind = i % 6;
-    const id = `${server}-${i}`;
-    const principals = { roles: [pick(ROLES), pick(ROLES)] };
-    if (kind === 0) rules.push({ id, effect: 'allow', principals, tools: [`${server}/${pick(VERBS)}_*`] });
-    else if (kind === 1) rules.push({ id, effect: 'allow', principals, tools: [`${server}/*`], args: { path: { under: `/srv/${server}` } } });
-    else if (kind === 2) {
-      rules.push({ id, effect: 'allow', principals, tools: [`${server}/${pick(VERBS)}_item`], when: 'principal.attributes.level >= 2 && args.limit <= 100' });
-    }
-    else if (kind === 3) rules.push({ id, effect: 'deny', principals, tools: [`${server}/delete_*`] });
-    else if (kind === 4) rules.push({ id, effect: 'allow', principals, tools: [`${server}/get_customer`], args: { customer_id: { claim: 'customer_id' } } });
-    else {
-      const time = { days: ['mon', 'tue', 'wed', 'thu', 'fri'] as Weekday[], hours: '08:00-18:00' };
-      rules.push({ id, effect: 'approval', principals, tools: [`${server}/write_*`], time });
-    }
-  }
-  return rules;
-}
-
-function globalRules(n: number): RuleSpec[] {
-  const rules: RuleSpec[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = `global-${i}`;
-    const kind = i % 5;
-    if (kind === 0) rules.push({ id, effect: 'deny', tools: [`*/${pick(VERBS)}_secret_*`] });
-    else if (kind === 1) rules.push({ id, effect: 'approval', destructive: true, principals: { roles: [pick(ROLES)] } });
-    else if (kind === 2) rules.push({ id, effect: 'allow', principals: { roles: [pick(ROLES)] }, readOnly: true, tools: ['*/*'] });
-    else if (kind === 3) rules.push({ id, effect: 'deny', principals: { groups: [`blocked${i}`] } });
-    else rules.push({ id, effect: 'allow', tools: [`*/${pick(VERBS)}_*`], when: `'${pick(ROLES)}' in principal.roles && principal.tenant == 'acme'` });
-  }
-  return rules;
-}
-
-const indexed = [...SERVERS.flatMap((s) => perServerRules(s, 19)), ...globalRules(50)];
+const indexed = largePolicy();
 const everywhere: RuleSpec[] = Array.from({ length: 1000 }, (_, i) => ({
   id: `w${i}`,
   effect: i % 10 === 0 ? 'deny' : 'allow',

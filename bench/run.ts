@@ -177,6 +177,10 @@ function gatewayYaml(raw: string, sdk: string | undefined, dataDir: string): str
     STORAGE === 'memory' ? 'storage: { driver: memory }' : 'storage: { driver: sqlite }',
     'sessions: { max: 100000, idleTimeoutSeconds: 3600 }',
     'logging: { level: silent }',
+    // The main bench measures the MCP path; bench/auth.ts measures what authentication adds.
+    'auth: { mode: none }',
+    // Everything allowed: the policy stage still decides every call (bench/policy-stage.ts measures what it adds).
+    'policy: { rules: [{ id: bench-allow-all, effect: allow }] }',
     'upstreams:',
     `  raw: { transport: http, url: ${JSON.stringify(raw)}, protocol: legacy }`,
     `  raw-modern: { transport: http, url: ${JSON.stringify(raw)}, protocol: modern }`,

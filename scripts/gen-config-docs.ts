@@ -56,6 +56,8 @@ function table(node: SchemaNode, prefix: string): string {
 
 function section(name: string, node: SchemaNode): string {
   const head = `## \`${name}\`\n\n${prose(node.description ?? '')}\n\n`;
+  // A list of rules (rateLimits, quotas, priorities): one table for the keys of each item.
+  if (node.type === 'array' && node.items?.properties) return head + `A list; each item takes these keys.\n\n` + table(node.items, `${name}[].`);
   const entry = typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined;
   if (!entry) return head + table(node, `${name}.`);
   const names = `Keys are names: \`${NAME_PATTERN}\` (letters, digits and \`-\`; no \`_\` or \`.\`, which tool namespacing reserves).\n\n`;

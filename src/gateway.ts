@@ -16,13 +16,23 @@ import type { Endpoint } from './endpoint/endpoint.js';
 import { NotificationHub } from './endpoint/notifications.js';
 import { RequestStateCodec, generateStateKey } from './bridge/requestState.js';
 import { HeldCallRegistry } from './bridge/heldCalls.js';
-import { compose } from './pipeline/pipeline.js';
-import type { RequestContext } from './pipeline/context.js';
+import { compose, type NamedStage } from './pipeline/pipeline.js';
+import type { Principal, RequestContext } from './pipeline/context.js';
 import { audit } from './pipeline/stages/audit.js';
 import { authenticate } from './pipeline/stages/authenticate.js';
 import { route } from './pipeline/stages/route.js';
-import { validate } from './pipeline/stages/validate.js';
+import { policyStage } from './pipeline/stages/policy.js';
+import { validateStage } from './pipeline/stages/validate.js';
+import { approval } from './pipeline/stages/approval.js';
+import { limitsStage } from './pipeline/stages/limits.js';
+import { resultsStage } from './pipeline/stages/results.js';
 import { upstreamStage } from './pipeline/stages/upstream.js';
+import { RuleSet } from './pipeline/ruleSet.js';
+import { locateResource, resourceTarget, shownUri } from './pipeline/targets.js';
+import { SchemaCache } from './validation/schemas.js';
+import { Limiter } from './limits/limiter.js';
+import { UpstreamGate } from './limits/upstreamGate.js';
+import { reloadableChanged, restartNeeded } from './config/reload.js';
 import { SessionManager } from './transport/session.js';
 import { startHttpServer, type HttpServerHandle } from './transport/http/server.js';
 
@@ -31,6 +41,18 @@ export interface GatewayOptions {
   /** Tests inject storage or wires; production uses the configured ones. */
   storage?: Storage;
   createWire?: (name: string, config: UpstreamConfig) => UpstreamWire;
+  /** Tests and benchmarks only: rearrange the pipeline (e.g. leave a stage out to measure what it costs). */
+  pipeline?: (stages: readonly NamedStage[]) => readonly NamedStage[];
+}
+
+/** What a reload did. */
+export interface ReloadOutcome {
+  /** The generation of the rule set now in force. */
+  generation: number;
+  /** Whether anything reloadable changed (then clients were told their lists may have changed). */
+  changed: boolean;
+  /** Changed settings that only a restart applies (they were not applied). */
+  restartNeeded: string[];
 }
 
 export class Gateway {
@@ -41,8 +63,14 @@ export class Gateway {
   readonly held: HeldCallRegistry;
   readonly codec: RequestStateCodec;
   readonly run: (ctx: RequestContext) => Promise<JsonObject>;
+  readonly schemas = new SchemaCache();
+  /** Upstreams with a concurrency cap (upstreams.<name>.concurrency). */
+  readonly gates = new Map<string, UpstreamGate>();
+  private current: RuleSet;
+  /** The configuration the rule set in force was built from (the startup one until a reload). */
+  private applied: GatewayConfig;
 
-  private constructor(readonly config: GatewayConfig, readonly storage: Storage, readonly log: Logger, createWire: GatewayOptions['createWire'] & {}) {
+  private constructor(readonly config: GatewayConfig, readonly storage: Storage, readonly log: Logger, createWire: GatewayOptions['createWire'] & {}, arrange?: GatewayOptions['pipeline']) {
     const upstreams = new Map<string, Upstream>();
     for (const [name, cfg] of Object.entries(config.upstreams)) upstreams.set(name, new Upstream(name, cfg, { logger: log, createWire }));
     this.upstreams = upstreams;
@@ -55,24 +83,100 @@ export class Gateway {
     }
     this.endpoints = endpoints;
     this.hub = new NotificationHub([...upstreams.values()], log);
-    this.codec = new RequestStateCodec(loadStateKey(config.server.dataDir, storage.driver));
+    this.codec = new RequestStateCodec(this.secret('state'));
     this.held = new HeldCallRegistry(storage.kv);
     this.sessions = new SessionManager(config.sessions, storage, this.hub, log, async (s) => {
       // Per-session upstream connections end with their session.
       await Promise.allSettled(s.endpoint.members.map((m) => m.release(s.id)));
     });
-    this.run = compose([audit, authenticate, route, validate, upstreamStage({ codec: this.codec, held: this.held, hub: this.hub })]);
+    this.current = new RuleSet(1, config);
+    this.applied = config;
+    for (const [name, u] of upstreams) if (u.config.concurrency) this.gates.set(name, new UpstreamGate(name, u.config.concurrency));
+    // A concurrency slot outlives its request only if the gateway dies holding it: then it frees itself after the
+    // longest a request can take.
+    const leaseMs = Math.max(60_000, ...[...upstreams.values()].map((u) => u.config.timeoutMs)) + 60_000;
+    const limiter = new Limiter(storage.counters, leaseMs, (e) => log.warn({ err: (e as Error).message }, 'releasing a concurrency slot failed'));
+    // The order of the architecture: transport → authentication → routing → policy → validation → approval →
+    // (limits) → upstream, with the result checks where the guardrails go (between upstream and audit).
+    const stages: readonly NamedStage[] = [
+      audit,
+      authenticate,
+      route,
+      policyStage({ rules: () => this.current }),
+      validateStage({ limits: config.limits, schemas: this.schemas }),
+      approval,
+      limitsStage({ limiter, gates: this.gates }),
+      resultsStage({ limits: config.limits, schemas: this.schemas }),
+      upstreamStage({ codec: this.codec, held: this.held, hub: this.hub }),
+    ];
+    this.run = compose(arrange ? arrange(stages) : stages);
+  }
+
+  /** The rule set (policy, limits, item attributes) new requests are decided with. */
+  get rules(): RuleSet {
+    return this.current;
+  }
+
+  /**
+   * Applies a changed configuration (already loaded and validated, so its policy compiles): the new rule set replaces
+   * the old one at once, requests already past the policy stage finish under the old one, and every client is told
+   * its lists may have changed. Settings only a restart can apply are listed, not applied. Throws (and changes
+   * nothing) when the rule set cannot be built.
+   */
+  reload(next: GatewayConfig): ReloadOutcome {
+    const changed = reloadableChanged(this.applied, next);
+    const restart = restartNeeded(this.config, next);
+    if (changed) {
+      this.current = new RuleSet(this.current.generation + 1, next);
+      this.applied = next;
+      this.hub.listChanged();
+    }
+    return { generation: this.current.generation, changed, restartNeeded: restart };
+  }
+
+  /**
+   * For subscriptions/listen: the client-visible URI to subscribe to when the principal may subscribe to this
+   * resource (normalised, declared by its server, allowed by the policy), else undefined.
+   */
+  async subscribable(principal: Principal, ep: Endpoint, uri: string): Promise<string | undefined> {
+    const rules = this.current;
+    try {
+      const { upstream, uri: own } = locateResource(ep, uri);
+      const found = await resourceTarget(rules, upstream, upstream.catalog(await upstream.acquire()), own, uri, 'subscribe');
+      const d = rules.policy.decide(principal, 'subscribe', found.target.item, { time: new Date(), era: 'modern', endpoint: ep.name });
+      return d.outcome === 'allow' ? shownUri(ep, upstream, found.uri) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   static async create(config: GatewayConfig, opts: GatewayOptions): Promise<Gateway> {
     const storage = opts.storage ?? await openStorage(config.storage, { replayEvents: config.sessions.replayEvents });
-    const gw = new Gateway(config, storage, opts.logger, opts.createWire ?? wireFactory(opts.logger));
+    let gw: Gateway;
+    try {
+      gw = new Gateway(config, storage, opts.logger, opts.createWire ?? wireFactory(opts.logger), opts.pipeline);
+    } catch (e) {
+      if (!opts.storage) await storage.close();
+      throw e;
+    }
     // Upstreams connect in the background: a slow or broken server never delays or fails the gateway's start.
     for (const u of gw.upstreams.values()) void u.start();
     return gw;
   }
 
   private readonly shutdownHooks = new Set<() => void>();
+  private readonly secrets = new Map<string, Buffer>();
+
+  /**
+   * A 32-byte secret kept in the data folder (0600) so it survives restarts: "state" seals requestState, "auth"
+   * signs the authorization server's cookies. Replicas sharing distributed storage must share the files (or set
+   * PORTCULLIS_{NAME}_KEY, base64).
+   */
+  secret(name: 'state' | 'auth'): Buffer {
+    let s = this.secrets.get(name);
+    if (!s) this.secrets.set(name, (s = loadSecret(name, this.config.server.dataDir, this.storage.driver)));
+    return s;
+  }
 
   /** Long-lived streams register a graceful goodbye for shutdown; the returned function unregisters it. */
   onShutdown(hook: () => void): () => void {
@@ -96,16 +200,12 @@ export class Gateway {
   }
 }
 
-/**
- * The key that seals requestState. Generated once and kept in the data folder (0600), so states survive a
- * restart; replicas sharing distributed storage must share the file (or set PORTCULLIS_STATE_KEY, base64).
- */
-function loadStateKey(dataDir: string, driver: string): Buffer {
-  const fromEnv = process.env.PORTCULLIS_STATE_KEY;
+function loadSecret(name: string, dataDir: string, driver: string): Buffer {
+  const fromEnv = process.env[`PORTCULLIS_${name.toUpperCase()}_KEY`];
   if (fromEnv) return Buffer.from(fromEnv, 'base64');
   if (driver === 'memory') return generateStateKey();
   mkdirSync(dataDir, { recursive: true });
-  const file = join(dataDir, 'state.key');
+  const file = join(dataDir, `${name}.key`);
   if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
   const key = generateStateKey();
   writeFileSync(file, key.toString('base64'), { mode: 0o600 });

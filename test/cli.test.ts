@@ -101,10 +101,15 @@ describe('portcullis (usage)', () => {
 describe('portcullis serve', () => {
   it('refuses a non-loopback --host without authentication', () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'portcullis.yaml'), '');
+    writeFileSync(join(dir, 'portcullis.yaml'), 'auth: {mode: none}\n');
     const r = cli(['serve', '--host', '0.0.0.0'], dir);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^portcullis\.yaml server\.host: binding to "0\.0\.0\.0" .* \(from --host\)\n$/);
+    // With authentication on (the default), tokens must not cross a network in clear.
+    writeFileSync(join(dir, 'portcullis.yaml'), '');
+    const tls = cli(['serve', '--host', '0.0.0.0'], dir);
+    assert.equal(tls.status, 1);
+    assert.match(tls.stderr, /server\.tls: serving OAuth on "0\.0\.0\.0" without TLS/);
   });
 
   it('explains how to create a missing config', () => {

@@ -31,7 +31,10 @@ describe('defaults', () => {
     const c = parse('');
     assert.deepEqual(c, {
       server: { host: '127.0.0.1', port: 8080, allowedHosts: [], allowedOrigins: [], dataDir: join(BASE, 'data'), legacySse: true },
-      limits: { maxBodyBytes: 4 * 1024 * 1024, maxDepth: 64, maxStringLength: 1024 * 1024, maxArrayLength: 10000, maxIdLength: 256, sseBufferBytes: 1024 * 1024 },
+      limits: {
+        maxBodyBytes: 4 * 1024 * 1024, maxDepth: 64, maxStringLength: 1024 * 1024, maxArrayLength: 10000, maxIdLength: 256, sseBufferBytes: 1024 * 1024,
+        maxArgumentBytes: 1024 * 1024, maxResultBytes: 16 * 1024 * 1024,
+      },
       sessions: { idleTimeoutSeconds: 1800, max: 1000, replayEvents: 256 },
       storage: {
         driver: 'sqlite',
@@ -39,11 +42,27 @@ describe('defaults', () => {
         postgres: { connectionString: 'postgres://127.0.0.1:5432/portcullis', schema: 'portcullis' },
         redis: { url: 'redis://127.0.0.1:6379', prefix: 'portcullis:' },
       },
-      auth: { mode: 'none' },
+      auth: {
+        mode: 'oauth',
+        requiredScopes: ['mcp'],
+        clockSkewSeconds: 30,
+        builtin: {
+          enabled: true, accessTokenTtlSeconds: 300, refreshTokenTtlSeconds: 1209600, keyRotationDays: 30,
+          scopes: ['mcp', 'offline_access'], dynamicRegistration: true,
+          clientIdMetadataDocuments: { enabled: true, allowedHosts: [], allowPrivateNetworks: false, cacheSeconds: 300 },
+          clients: [], loginRateLimit: { maxAttempts: 5, windowSeconds: 300 }, federation: [],
+        },
+        issuers: [],
+        mtls: { principalFrom: 'san-uri', roles: [], requireBoundTokens: false },
+      },
       upstreams: {},
       virtualServers: {},
       logging: { level: 'info' },
+      rateLimits: [],
+      quotas: [],
+      priorities: [],
     });
+    assert.equal('policy' in c, false, 'no policy section: nothing is allowed (docs/policy.md)');
     assert.deepEqual(parse('# only a comment\n'), c);
   });
 
@@ -58,6 +77,9 @@ describe('defaults', () => {
       protocol: 'auto',
       timeoutMs: 60000,
       connection: 'shared',
+      tags: [],
+      tools: {},
+      prompts: {},
     });
     assert.deepEqual(c.upstreams.web, {
       transport: 'http',
@@ -66,6 +88,9 @@ describe('defaults', () => {
       protocol: 'auto',
       timeoutMs: 60000,
       connection: 'shared',
+      tags: [],
+      tools: {},
+      prompts: {},
     });
   });
 
@@ -144,7 +169,7 @@ describe('validation messages', () => {
   });
 
   it('lists the allowed keys when nothing is close', () => {
-    assert.equal(issues('zzzzzz: 1')[0]?.message, 'unknown key (expected one of: server, limits, sessions, storage, auth, upstreams, virtualServers, logging)');
+    assert.equal(issues('zzzzzz: 1')[0]?.message, 'unknown key (expected one of: server, limits, sessions, storage, auth, upstreams, virtualServers, logging, policy, rateLimits, quotas, priorities)');
   });
 
   it('reports a bad enum with the allowed values and the value given', () => {
@@ -211,19 +236,35 @@ describe('cross-field checks', () => {
 
   it('refuses a non-loopback bind without authentication', () => {
     for (const host of ['0.0.0.0', '::', '192.168.1.10', 'example.com', 'localhost.evil.com']) {
-      const [i] = issues(`server: {host: "${host}"}`);
+      const [i] = issues(`auth: {mode: none}\nserver: {host: "${host}"}`);
       assert.equal(i?.path, 'server.host');
       assert.match(i?.message ?? '', /auth\.mode "none" is allowed only on loopback/);
     }
     for (const host of ['127.0.0.1', '127.9.9.9', '::1', '[::1]', 'localhost', 'LOCALHOST', '::ffff:127.0.0.1']) {
-      assert.equal(parse(`server: {host: "${host}"}`).server.host, host);
+      assert.equal(parse(`auth: {mode: none}\nserver: {host: "${host}"}`).server.host, host);
     }
     assert.equal(isLoopbackHost('0:0:0:0:0:0:0:1'), true);
   });
 
+  it('refuses OAuth beyond loopback without TLS, and contradictory auth settings', () => {
+    const [i] = issues('server: {host: "0.0.0.0"}');
+    assert.equal(i?.path, 'server.tls');
+    assert.match(i?.message ?? '', /without TLS/);
+    assert.equal(parse('server: {host: "0.0.0.0"}\nauth: {publicUrl: "https://mcp.example.com"}').server.host, '0.0.0.0');
+    const plain = issues('auth: {publicUrl: "http://mcp.example.com"}');
+    assert.equal(plain[0]?.path, 'auth.publicUrl');
+    assert.equal(issues('auth: {builtin: {enabled: false}}')[0]?.path, 'auth.mode');
+    assert.equal(issues('auth: {mtls: {requireBoundTokens: true}}')[0]?.path, 'auth.mtls.requireBoundTokens');
+    assert.equal(issues('server: {tls: {cert: c.pem, key: k.pem, clientCertificates: required}}')[0]?.path, 'server.tls.clientCertificates');
+    assert.equal(issues('server: {tls: {cert: c.pem, key: k.pem, clientCa: ca.pem}}')[0]?.path, 'server.tls.clientCertificates');
+    const twice = issues('auth: {issuers: [{issuer: "https://a.example"}, {issuer: "https://a.example"}]}');
+    assert.equal(twice[0]?.path, 'auth.issuers[1].issuer');
+    assert.equal(issues('auth: {issuers: [{issuer: "https://a.example", algorithms: [HS256]}]}')[0]?.path, 'auth.issuers[0].algorithms[0]');
+  });
+
   it('applies command-line overrides through the same checks', () => {
     const over = { path: ['server', 'host'], value: '0.0.0.0', origin: '--host' } as const;
-    const [i] = issues('', { overrides: [over] });
+    const [i] = issues('auth: {mode: none}', { overrides: [over] });
     assert.equal(i?.path, 'server.host');
     assert.equal(i?.line, undefined);
     assert.match(i?.message ?? '', /\(from --host\)$/);

@@ -46,7 +46,8 @@ describe('deprecated HTTP+SSE transport (2024-11-05 clients)', () => {
 describe('portcullis stdio', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pc-stdio-'));
   const cfg = join(dir, 'portcullis.yaml');
-  writeFileSync(cfg, `server: { dataDir: ${JSON.stringify(join(dir, 'data'))} }\nstorage: { driver: memory }\n${upstreamYaml}`);
+  // stdio serves the local principal; the policy must grant it (the gateway denies by default).
+  writeFileSync(cfg, `server: { dataDir: ${JSON.stringify(join(dir, 'data'))} }\nstorage: { driver: memory }\npolicy: { rules: [{ effect: allow, principals: { methods: [local] } }] }\n${upstreamYaml}`);
   for (const era of ['legacy', 'modern'] as const) {
     test(`a ${era} stdio client uses the gateway's virtual server`, async () => {
       const c = new Client({ name: 'stdio-client', version: '1' }, era === 'modern' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {});

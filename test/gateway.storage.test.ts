@@ -39,7 +39,9 @@ describe('gateway on each storage driver', () => {
       const dir = mkdtempSync(join(tmpdir(), `pc-${d.name}-`));
       const config = parseConfig(`
 server: { port: 0, dataDir: ${JSON.stringify(dir)} }
+auth: { mode: none }
 ${d.yaml(dir)}
+policy: { rules: [{ effect: allow, principals: { methods: [local] } }] }
 upstreams:
   chaos: { transport: stdio, command: ${JSON.stringify(process.execPath)}, args: ${fixtureArgs('fixtures/chaos-server.ts')} }
 `, { source: 'test' });

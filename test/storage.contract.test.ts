@@ -544,6 +544,69 @@ const cases: Record<string, Case> = {
     assert.deepEqual(await s.records.findByTag('Big', 't', 'v'), [{ key: 'k', value: { ...big, consumed: 1 } }]);
   },
 
+  async 'counters: a token bucket refills with time and refuses with the wait'(open) {
+    const s = await open();
+    const spec = { capacity: 3, refillPerSecond: 2 };
+    const t0 = 1_700_000_000_000;
+    for (let i = 0; i < 3; i++) assert.deepEqual(await s.counters.take('rl', 'alice', spec, 1, t0), { ok: true, remaining: 2 - i, retryAfterMs: 0 });
+    assert.deepEqual(await s.counters.take('rl', 'alice', spec, 1, t0), { ok: false, remaining: 0, retryAfterMs: 500 });
+    assert.equal((await s.counters.take('rl', 'bob', spec, 1, t0)).ok, true, 'keys are separate');
+    assert.equal((await s.counters.take('other', 'alice', spec, 1, t0)).ok, true, 'namespaces are separate');
+    const later = await s.counters.take('rl', 'alice', spec, 1, t0 + 250);
+    assert.equal(later.ok, false);
+    assert.equal(later.retryAfterMs, 250, 'half a token refilled after 250 ms');
+    assert.equal((await s.counters.take('rl', 'alice', spec, 1, t0 + 500)).ok, true, 'one token after 500 ms');
+    assert.deepEqual(await s.counters.take('rl', 'alice', spec, 1, t0 + 60_000), { ok: true, remaining: 2, retryAfterMs: 0 }, 'never above capacity');
+    assert.equal((await s.counters.take('rl', 'alice', spec, 1, t0 + 50_000)).ok, true, 'a clock that goes back refills nothing, takes what is there');
+    const huge = await s.counters.take('rl', 'carol', spec, 4, t0);
+    assert.equal(huge.ok, false);
+    assert.equal(huge.retryAfterMs, Infinity, 'a cost above capacity never fits');
+    assert.equal((await s.counters.take('rl', 'carol', spec, 3, t0)).ok, true, 'a refused take takes nothing');
+    assert.equal((await s.counters.take('rl', 'dave', { capacity: 2, refillPerSecond: 0.5 }, 0.5, t0)).remaining, 1, 'fractional costs');
+  },
+
+  async 'counters: 50 concurrent takes from a bucket of 10 grant exactly 10'(open) {
+    const s = await open();
+    const now = 1_700_000_000_000;
+    const results = await Promise.all(Array.from({ length: 50 }, () => s.counters.take('rl', 'k', { capacity: 10, refillPerSecond: 0.001 }, 1, now)));
+    assert.equal(results.filter((r) => r.ok).length, 10);
+  },
+
+  async 'counters: a window counter counts to its limit, refuses beyond it, and starts over after its reset'(open) {
+    const s = await open();
+    const now = 1_700_000_000_000;
+    const reset = now + 86_400_000;
+    assert.equal(await s.counters.count('q', 'alice', now), 0);
+    assert.deepEqual(await s.counters.increment('q', 'alice', 1, 3, reset, now), { ok: true, count: 1 });
+    assert.deepEqual(await s.counters.increment('q', 'alice', 2, 3, reset, now), { ok: true, count: 3 });
+    assert.deepEqual(await s.counters.increment('q', 'alice', 1, 3, reset, now + 1), { ok: false, count: 3 });
+    assert.deepEqual(await s.counters.increment('q', 'alice', 1, 4, reset + 999, now + 2), { ok: true, count: 4 }, 'a raised limit applies at once; the window keeps its reset');
+    assert.equal(await s.counters.count('q', 'alice', now + 3), 4);
+    assert.deepEqual(await s.counters.increment('q', 'alice', 5, 4, reset + 1, now + 3), { ok: false, count: 4 });
+    assert.equal(await s.counters.count('q', 'alice', reset), 0, 'past its reset the count is 0');
+    assert.deepEqual(await s.counters.increment('q', 'alice', 1, 3, reset + 86_400_000, reset), { ok: true, count: 1 }, 'a new window');
+    assert.equal(await s.counters.count('q', 'alice', reset + 86_399_999), 1);
+    assert.equal(await s.counters.count('q', 'alice', reset + 86_400_000), 0, 'the new window has the new reset');
+    assert.deepEqual(await s.counters.increment('q', 'new', 5, 4, reset, now), { ok: false, count: 0 }, 'a first step beyond the limit counts nothing');
+    const many = await Promise.all(Array.from({ length: 30 }, () => s.counters.increment('q', 'race', 1, 7, reset, now)));
+    assert.equal(many.filter((r) => r.ok).length, 7, 'concurrent increments never pass the limit');
+    assert.equal(await s.counters.count('q', 'race', now), 7);
+  },
+
+  async 'counters: concurrency slots are granted up to the limit, released, and freed when their lease expires'(open) {
+    const s = await open();
+    const now = 1_700_000_000_000;
+    const grants = await Promise.all(Array.from({ length: 12 }, (_, i) => s.counters.acquire('cc', 'alice', 3, `l${i}`, now + 60_000, now)));
+    assert.equal(grants.filter(Boolean).length, 3, 'exactly the limit, under contention');
+    const held = grants.flatMap((g, i) => (g ? [`l${i}`] : []));
+    assert.equal(await s.counters.acquire('cc', 'bob', 3, 'b', now + 60_000, now), true, 'keys are separate');
+    await s.counters.release('cc', 'alice', held[0]!);
+    await s.counters.release('cc', 'alice', 'never-held');
+    assert.equal(await s.counters.acquire('cc', 'alice', 3, 'x', now + 1_000, now), true, 'a released slot is free again');
+    assert.equal(await s.counters.acquire('cc', 'alice', 3, 'y', now + 60_000, now), false);
+    assert.equal(await s.counters.acquire('cc', 'alice', 3, 'y', now + 60_000, now + 1_000), true, 'an expired lease frees its slot');
+  },
+
   async 'close releases every handle and is idempotent'(open) {
     const before = countHandles();
     const s = await open();
@@ -578,6 +641,8 @@ async function reopenCase(location: Location): Promise<void> {
   await a.records.put('Grant', 'g', { v: 1 }, { tags: { accountId: 'alice' } });
   await a.records.put('AccessToken', 't', { v: 2 }, { ttlMs: 60_000, tags: { grantId: 'g' } });
   await a.records.consume('AccessToken', 't', 'consumed', 7);
+  const quotaReset = Date.now() + 86_400_000;
+  await a.counters.increment('quota', 'alice', 2, 10, quotaReset, Date.now());
   await a.close();
   const c = await location.open(256);
   try {
@@ -589,6 +654,7 @@ async function reopenCase(location: Location): Promise<void> {
     assert.deepEqual(await c.records.findByTag('Grant', 'accountId', 'alice'), [{ key: 'g', value: { v: 1 } }]);
     assert.deepEqual(await c.records.list('AccessToken'), [{ key: 't', value: { v: 2, consumed: 7 } }]);
     assert.equal(await c.records.deleteByTag('grantId', 'g'), 1);
+    assert.equal(await c.counters.count('quota', 'alice', Date.now()), 2, 'quota counters survive a restart');
   } finally {
     await c.close();
   }

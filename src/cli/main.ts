@@ -13,6 +13,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   stdio: () => import('./stdio.js'),
   init: () => import('./init.js'),
   check: () => import('./check.js'),
+  sessions: () => import('./sessions.js'),
+  certs: () => import('./certs.js'),
+  user: () => import('./user.js'),
+  policy: () => import('./policy.js'),
 };
 
 export async function main(argv: readonly string[]): Promise<number> {

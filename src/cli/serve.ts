@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { writeStarter } from '../config/starter.js';
 import { DEFAULT_CONFIG_PATH } from './usage.js';
+import { policyWarning, reloadOnChange } from './reload.js';
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -46,5 +47,30 @@ export async function run(args: string[]): Promise<number> {
   if (dflt) process.stdout.write(`Connect MCP clients to: ${gateway.url}/mcp  (${dflt.kind} ${dflt.name}; old HTTP+SSE clients: ${gateway.url}/sse)\n`);
   // One line per endpoint: the URLs to paste into a client.
   for (const ep of gateway.gateway.endpoints) process.stdout.write(`  ${ep.kind.padEnd(7)} ${ep.name}: ${new URL(ep.path, gateway.url).href}\n`);
+  const warning = policyWarning(gateway.gateway.rules.policy, [...gateway.gateway.upstreams.keys()], config.auth.mode === 'none');
+  if (warning) process.stdout.write(warning);
+  // A changed file (or SIGHUP) reloads the policy and limits; an invalid one is rejected and logged.
+  const stopReloading = reloadOnChange(resolve(values.config ?? DEFAULT_CONFIG_PATH), gateway.gateway, logger, { overrides });
+  void stopped.then(stopReloading);
+  await printAuthHelp(gateway.http.identity, config.auth.mode);
   return exitSoon(await stopped);
+}
+
+/** How to get in: the first administrator's one-time setup link, and what an OAuth client will do. */
+async function printAuthHelp(identity: import('../identity/identity.js').Identity, mode: string): Promise<void> {
+  if (mode === 'none') {
+    process.stdout.write('Authentication is off (auth.mode "none"): every local process is trusted.\n');
+    return;
+  }
+  const as = identity.authServer;
+  if (!as) {
+    process.stdout.write('Clients need an access token from a configured issuer (see auth.issuers).\n');
+    return;
+  }
+  const first = await as.ensureFirstAdmin();
+  if (first) {
+    process.stdout.write(`\nFirst start: choose the password of the administrator "${first.username}" at this one-time link:\n  ${first.setupUrl}\n`);
+  }
+  process.stdout.write(`OAuth clients (mcp-remote, the Inspector, Claude) are sent to the sign-in page at ${as.issuer} when they connect.\n`
+    + 'Add users with: portcullis user add NAME\n');
 }

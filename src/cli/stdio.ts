@@ -19,6 +19,11 @@ export async function run(args: string[]): Promise<number> {
   if (values.server !== undefined && values.virtual !== undefined) throw new UsageError('use either --server or --virtual, not both');
   const config = await loadCliConfig(values.config);
   const target = pickTarget(config, values.server, values.virtual);
+  const { policyWarning } = await import('./reload.js');
+  const { configPolicy } = await import('../config/policy.js');
+  // stdout carries JSON-RPC only: the warning goes to stderr, where the host shows server logs.
+  const warning = policyWarning(configPolicy(config), Object.keys(config.upstreams), true);
+  if (warning) process.stderr.write(warning);
   const { serveStdio } = await import('../transport/stdio/serve.js');
   await serveStdio(config, { logger: cliLogger(config), target });
   return exitSoon(0);

@@ -17,13 +17,74 @@ Start the gateway and print the URL clients connect to. Ctrl-C stops it graceful
   -p, --port N        listen on this port instead of server.port (0: any free port)
       --host H        bind this address instead of server.host
 `,
-  init: `Usage: portcullis init [--dir D] [--force]
+  init: `Usage: portcullis init [--dir D] [--force] [--tls]
 
 Write a commented starter portcullis.yaml (filesystem + memory servers behind a "default" virtual server),
 its JSON Schema, and a sample/ folder for the filesystem server.
 
   -d, --dir D         folder to write into (default: the current folder)
-  -f, --force         overwrite an existing portcullis.yaml
+  -f, --force         overwrite an existing portcullis.yaml (and, with --tls, the server certificate)
+      --tls           also create development certificates in D/certs and print the settings that enable HTTPS
+`,
+  certs: `Usage: portcullis certs init [--dir D] [--hosts H,H...] [--force]
+       portcullis certs client NAME [--dir D] [--uri URI]... [--email ADDR]... [--force]
+
+Development certificates for HTTPS and mutual TLS (docs/tls.md). Private keys are written with mode 0600.
+
+  init                a private CA (ca.pem, ca.key; reused if present) and a server certificate
+                      (server.pem, server.key)
+  client NAME         a client certificate signed by that CA (client-NAME.pem, client-NAME.key),
+                      CN=NAME, SAN URI spiffe://portcullis/client/NAME unless --uri is given
+
+  -d, --dir D         certificate folder (default: ./certs)
+      --hosts H,...   names and addresses the server certificate covers (default: localhost,127.0.0.1,::1)
+      --uri URI       a SAN URI for the client certificate (repeatable)
+      --email ADDR    a SAN email address for the client certificate (repeatable)
+  -f, --force         replace an existing server or client certificate
+`,
+  sessions: `Usage: portcullis sessions revoke ID [--config FILE]
+       portcullis sessions revoke --user WHO [--config FILE]
+
+End a 2025-era client session, or every session of a user (a subject, or "{issuer} {subject}"), on every gateway
+sharing this configuration's storage. Running gateways pick the revocation up within two seconds.
+
+  -c, --config FILE   configuration file (default: ./portcullis.yaml)
+      --user WHO      revoke every session this principal holds
+`,
+  user: `Usage: portcullis user add NAME [--groups G,G...] [--password-stdin] [--config FILE]
+       portcullis user list [--config FILE]
+       portcullis user remove NAME [--config FILE]
+       portcullis user passwd NAME [--password-stdin] [--config FILE]
+       portcullis user consents NAME [--config FILE]
+       portcullis user revoke NAME --client ID [--config FILE]
+
+Local accounts of the built-in authorization server, kept in the configured storage (not "memory").
+Without --password-stdin the password is asked twice on the terminal, without echo. Removing an account or
+changing its password revokes its sessions, grants and tokens. Groups (e.g. admin, approver) become the
+roles in its access tokens. "consents" lists the clients an account approved; "revoke" forgets one and
+revokes that client's grants, so its tokens are refused within a second. docs/authorization-server.md explains
+accounts, consent and federation.
+
+  -g, --groups G,G    groups of a new account
+      --client ID     the client whose consent to revoke
+      --password-stdin read the password from stdin (one line)
+  -c, --config FILE   configuration file (default: ./portcullis.yaml)
+`,
+  policy: `Usage: portcullis policy explain --principal P (--tool S/T | --prompt S/P | --resource S/URI | --template S/URI | --server S)
+                                [--action A] [--args JSON] [--annotations JSON] [--tags T,T] [--time ISO] [--config FILE]
+       portcullis policy test [TABLE...] [--config FILE]
+
+explain: the decision the configuration's policy makes for one request, and every rule it considered.
+test:    runs tables of expected decisions (default: policy-tests.yaml beside the configuration); exits 1 when a
+         case fails, 2 when the policy or a table is invalid. See docs/policy.md.
+
+  -c, --config FILE   configuration file (default: ./portcullis.yaml)
+  -p, --principal P   JSON, or key=value pairs: subject, role, group, scope (repeatable), tenant, client, issuer,
+                      method, attr.NAME (e.g. 'subject=alice,role=analyst,attr.customer_id=c-1')
+      --action A      call, read, get, complete, subscribe, or list (is it shown?); default: the item's main use
+      --args JSON     the call's arguments, e.g. '{"path":"/srv/reports/q1.txt"}'
+      --annotations J the tool's annotations as its server declares them, e.g. '{"readOnlyHint":true}'
+                      (overrides in the configuration win, as in the gateway)
 `,
   check: `Usage: portcullis check [--config FILE]
 
@@ -51,6 +112,10 @@ Commands:
   stdio    serve one upstream or virtual server over stdin/stdout
   init     write a starter portcullis.yaml
   check    validate a configuration file
+  certs    create development certificates for HTTPS and mutual TLS
+  sessions revoke client sessions
+  policy   explain a policy decision, or test a table of expected decisions
+  user     manage the built-in authorization server's accounts
 
 Options:
   -h, --help       show help (also: portcullis <command> --help)

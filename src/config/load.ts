@@ -91,8 +91,17 @@ function resolvePaths(cfg: GatewayConfig, baseDir: string): void {
   cfg.server.dataDir = resolve(baseDir, cfg.server.dataDir);
   const sqlitePath = (cfg.storage.sqlite as { path?: string }).path;
   cfg.storage.sqlite.path = sqlitePath === undefined ? join(cfg.server.dataDir, 'portcullis.db') : resolve(baseDir, sqlitePath);
+  const tls = cfg.server.tls;
+  if (tls) {
+    tls.cert = resolve(baseDir, tls.cert);
+    tls.key = resolve(baseDir, tls.key);
+    if (tls.clientCa !== undefined) tls.clientCa = resolve(baseDir, tls.clientCa);
+  }
   for (const up of Object.values(cfg.upstreams)) {
     if (up.transport === 'stdio' && up.cwd !== undefined) up.cwd = resolve(baseDir, up.cwd);
+    if (up.transport !== 'stdio' && up.tls) {
+      for (const k of ['ca', 'cert', 'key'] as const) if (up.tls[k] !== undefined) up.tls[k] = resolve(baseDir, up.tls[k]);
+    }
   }
 }
 

@@ -38,6 +38,19 @@ export function pointerToSegments(pointer: string, data: unknown): Segment[] {
   return segs;
 }
 
+/** "policy.rules[3].when" or 'roles["a.b"].allow[0]' -> segments: the inverse of formatPath. */
+export function parsePath(path: string): Segment[] {
+  const segs: Segment[] = [];
+  const re = /\.?([A-Za-z0-9_$-]+)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/y;
+  let m: RegExpExecArray | null;
+  while (re.lastIndex < path.length && (m = re.exec(path))) {
+    if (m[1] !== undefined) segs.push(m[1]);
+    else if (m[2] !== undefined) segs.push(Number(m[2]));
+    else segs.push(JSON.parse(m[3]!) as string);
+  }
+  return segs;
+}
+
 export function segmentsToPointer(segs: readonly Segment[]): string {
   return segs.map((s) => '/' + String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
 }

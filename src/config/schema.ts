@@ -5,6 +5,8 @@
  * Every object is closed (additionalProperties: false) so typos surface as "unknown key" errors.
  */
 
+import { POLICY_SCHEMA, PRINCIPAL_MATCH_SCHEMA } from '../policy/configSchema.js';
+
 /** The subset of JSON Schema this file uses; enough for the validator, the docs generator and editors. */
 export interface SchemaNode {
   $schema?: string;
@@ -51,6 +53,48 @@ const MiB = 1024 * 1024;
 const positiveInt = (def: number, description: string): SchemaNode => ({ type: 'integer', minimum: 1, default: def, description });
 const nonNegativeInt = (def: number, description: string): SchemaNode => ({ type: 'integer', minimum: 0, default: def, description });
 
+/** Tags name groups of items for policy rules (`tags:`). */
+export const TAG_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$';
+
+const tags = (description: string): SchemaNode => ({
+  type: 'array',
+  items: { type: 'string', pattern: TAG_PATTERN },
+  uniqueItems: true,
+  default: [],
+  description,
+});
+
+const toolOverride: SchemaNode = {
+  type: 'object',
+  description: 'What configuration says about one tool.',
+  additionalProperties: false,
+  properties: {
+    tags: tags('Tags of this tool, for policy rules.'),
+    annotations: {
+      type: 'object',
+      description: "Replaces the upstream's hints for this tool (policy rules read readOnlyHint and destructiveHint); clients see these.",
+      additionalProperties: false,
+      properties: {
+        readOnlyHint: { type: 'boolean', description: 'The tool does not change anything.' },
+        destructiveHint: { type: 'boolean', description: 'The tool may destroy or overwrite data.' },
+        idempotentHint: { type: 'boolean', description: 'Repeating a call has no further effect.' },
+        openWorldHint: { type: 'boolean', description: 'The tool reaches beyond the server (the web, other systems).' },
+      },
+    },
+    inputSchema: {
+      type: 'object',
+      description: "A JSON Schema (2020-12) the arguments must satisfy as well as the upstream's own: tightens, never loosens (e.g. additionalProperties: false, pattern, maxLength). additionalProperties: false still admits the properties the upstream declares.",
+    },
+  },
+};
+
+const promptOverride: SchemaNode = {
+  type: 'object',
+  description: 'What configuration says about one prompt.',
+  additionalProperties: false,
+  properties: { tags: tags('Tags of this prompt, for policy rules.') },
+};
+
 const upstreamCommon: Record<string, SchemaNode> = {
   description: { type: 'string', description: 'Free text shown in listings and the console.' },
   protocol: {
@@ -66,6 +110,30 @@ const upstreamCommon: Record<string, SchemaNode> = {
     default: 'shared',
     description: '"shared": one upstream connection multiplexed for every client; "per-session": one connection per client session.',
   },
+  tags: tags('Tags of every tool, resource and prompt of this server, for policy rules (tags:).'),
+  tools: {
+    type: 'object',
+    default: {},
+    description: "Per tool (the upstream's own name): tags, annotations and a stricter input schema.",
+    additionalProperties: toolOverride,
+  },
+  prompts: {
+    type: 'object',
+    default: {},
+    description: "Per prompt (the upstream's own name): tags.",
+    additionalProperties: promptOverride,
+  },
+  concurrency: {
+    type: 'object',
+    description: 'Caps the calls in flight to this upstream; further calls wait in a bounded queue, interactive ones first (see priorities).',
+    additionalProperties: false,
+    required: ['max'],
+    properties: {
+      max: { type: 'integer', minimum: 1, description: 'Calls in flight at once.' },
+      queue: nonNegativeInt(100, 'Calls that may wait for a slot; when the queue is full a call is refused at once (PC_UPSTREAM_BUSY).'),
+      queueTimeoutMs: positiveInt(30_000, 'A call that waited this long for a slot is refused (PC_UPSTREAM_BUSY).'),
+    },
+  },
 };
 
 const headers: SchemaNode = {
@@ -77,6 +145,18 @@ const headers: SchemaNode = {
 };
 
 const url = (description: string): SchemaNode => ({ type: 'string', format: 'uri', pattern: '^https?://', description });
+
+const upstreamTls: SchemaNode = {
+  type: 'object',
+  description: 'Outbound TLS: extra trust anchors and a client certificate. Server certificates are always verified.',
+  additionalProperties: false,
+  properties: {
+    ca: { type: 'string', minLength: 1, description: 'PEM CA bundle that replaces the system roots for this upstream (pins it to a private CA).' },
+    cert: { type: 'string', minLength: 1, description: 'PEM client certificate presented to the upstream.' },
+    key: { type: 'string', minLength: 1, description: 'PEM private key of the client certificate.' },
+    servername: { type: 'string', minLength: 1, description: 'Server name (SNI and verification) when it differs from the URL host.' },
+  },
+};
 
 const stdioUpstream: SchemaNode = {
   type: 'object',
@@ -121,6 +201,7 @@ const httpUpstream: SchemaNode = {
     transport: { type: 'string', const: 'http', description: 'Streamable HTTP (the current MCP transport).' },
     url: url('Endpoint URL of the upstream server, e.g. https://mcp.example.com/mcp.'),
     headers,
+    tls: upstreamTls,
     ...upstreamCommon,
   },
 };
@@ -135,7 +216,36 @@ const sseUpstream: SchemaNode = {
     transport: { type: 'string', const: 'sse', description: 'Deprecated HTTP+SSE transport (GET stream + POST endpoint).' },
     url: url('URL of the SSE stream (GET), e.g. https://mcp.example.com/sse.'),
     headers,
+    tls: upstreamTls,
     ...upstreamCommon,
+  },
+};
+
+const ruleId: SchemaNode = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$', description: 'Names the rule in errors and logs.' };
+
+const dimensions: SchemaNode = {
+  type: 'array',
+  items: { type: 'string', enum: ['principal', 'client', 'server', 'tool'] },
+  minItems: 1,
+  uniqueItems: true,
+  default: ['principal'],
+  description: 'Counted per distinct combination of these: the principal, its OAuth client, the upstream server, the tool (or prompt or resource).',
+};
+
+/** Which requests a limit or priority rule applies to; every given selector must match. */
+const selectors: Record<string, SchemaNode> = {
+  principals: {
+    description: 'Only requests of these principals (as in policy rules); a list: any of them.',
+    oneOf: [{ $ref: '#/$defs/principalMatch' }, { type: 'array', items: { $ref: '#/$defs/principalMatch' }, minItems: 1 }],
+  },
+  servers: { type: 'array', items: { type: 'string', minLength: 1, pattern: '^[^/]+$' }, minItems: 1, description: 'Only requests to these upstreams (globs).' },
+  tools: { type: 'array', items: { type: 'string', pattern: '^[^/]+/.+$' }, minItems: 1, description: 'Only calls of these tools ("server/tool" globs).' },
+  actions: {
+    type: 'array',
+    items: { type: 'string', enum: ['call', 'read', 'get', 'complete', 'subscribe', 'list'] },
+    minItems: 1,
+    uniqueItems: true,
+    description: 'Only these uses: call (tools/call), read, get (prompts/get), complete, subscribe, list (the list methods). Default: all but list.',
   },
 };
 
@@ -176,6 +286,24 @@ export const CONFIG_SCHEMA: SchemaNode = {
         },
         dataDir: { type: 'string', minLength: 1, default: './data', description: "Folder for the embedded database and generated keys, relative to the config file's folder." },
         legacySse: { type: 'boolean', default: true, description: 'Also serve the deprecated HTTP+SSE (2024-11-05) endpoints for old clients.' },
+        tls: {
+          type: 'object',
+          description: 'Serve HTTPS (TLS 1.2 or later). Certificate files are re-read when they change.',
+          additionalProperties: false,
+          required: ['cert', 'key'],
+          properties: {
+            cert: { type: 'string', minLength: 1, description: "PEM certificate chain, relative to the config file's folder." },
+            key: { type: 'string', minLength: 1, description: 'PEM private key.' },
+            clientCa: { type: 'string', minLength: 1, description: 'PEM CA bundle client certificates must chain to; enables mutual TLS.' },
+            clientCertificates: {
+              type: 'string',
+              enum: ['none', 'optional', 'required'],
+              default: 'none',
+              description: '"required": no valid client certificate, no connection; "optional": verified when presented. Needs clientCa.',
+            },
+            minVersion: { type: 'string', enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2', description: 'Oldest TLS version accepted.' },
+          },
+        },
       },
     },
     limits: {
@@ -190,6 +318,8 @@ export const CONFIG_SCHEMA: SchemaNode = {
         maxArrayLength: positiveInt(10_000, 'Most elements accepted in one JSON array.'),
         maxIdLength: positiveInt(256, 'Longest JSON-RPC id accepted, in characters.'),
         sseBufferBytes: positiveInt(MiB, 'Bytes an SSE stream may buffer for a slow reader before the stream is closed.'),
+        maxArgumentBytes: positiveInt(MiB, 'Largest single argument of a tool call or prompt, as JSON in bytes; a larger one is refused before the upstream sees it.'),
+        maxResultBytes: positiveInt(16 * MiB, 'Largest result an upstream may return for a call, read or prompt, as JSON in bytes; a larger one is replaced by an error.'),
       },
     },
     sessions: {
@@ -244,10 +374,166 @@ export const CONFIG_SCHEMA: SchemaNode = {
     auth: {
       type: 'object',
       default: {},
-      description: 'How clients authenticate to the gateway.',
+      description: 'How clients authenticate to the gateway (OAuth 2.1 resource server per the MCP authorization spec, mutual TLS).',
       additionalProperties: false,
       properties: {
-        mode: { type: 'string', enum: ['none'], default: 'none', description: '"none" is accepted only when server.host is a loopback address.' },
+        mode: {
+          type: 'string',
+          enum: ['oauth', 'none'],
+          default: 'oauth',
+          description: '"oauth": every HTTP request carries an access token issued for the endpoint it calls (or a client certificate, with mutual TLS); "none": every caller is one local principal, accepted only when server.host is a loopback address.',
+        },
+        publicUrl: {
+          type: 'string',
+          format: 'uri',
+          pattern: '^https?://[^/?#]+$',
+          description: 'Base URL clients use to reach the gateway (scheme://host[:port], no path). Token audiences (RFC 8707) and the built-in issuer derive from it. Defaults to the bound address.',
+          examples: ['https://mcp.example.com'],
+        },
+        requiredScopes: {
+          type: 'array',
+          items: { type: 'string', pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' },
+          uniqueItems: true,
+          default: ['mcp'],
+          description: 'Scopes every access token must carry; a token without them is answered 403 insufficient_scope so the client can step up.',
+        },
+        clockSkewSeconds: { type: 'integer', minimum: 0, maximum: 300, default: 30, description: 'Tolerance for the exp, nbf and iat claims.' },
+        builtin: {
+          type: 'object',
+          default: {},
+          description: 'The built-in authorization server at /oauth: local accounts (portcullis user add), optional federated login, tokens for one endpoint each.',
+          additionalProperties: false,
+          properties: {
+            enabled: { type: 'boolean', default: true, description: 'Serve the built-in authorization server and accept its tokens.' },
+            accessTokenTtlSeconds: { type: 'integer', minimum: 30, maximum: 3600, default: 300, description: 'Lifetime of access tokens.' },
+            refreshTokenTtlSeconds: { type: 'integer', minimum: 60, maximum: 7_776_000, default: 1_209_600, description: 'Lifetime of a refresh token (each use rotates it).' },
+            keyRotationDays: { type: 'integer', minimum: 1, maximum: 365, default: 30, description: 'Days after which a new token signing key is made; the previous one stays published until its tokens have expired.' },
+            scopes: {
+              type: 'array',
+              items: { type: 'string', pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' },
+              uniqueItems: true,
+              default: ['mcp', 'offline_access'],
+              description: 'Scopes the authorization server offers.',
+            },
+            dynamicRegistration: { type: 'boolean', default: true, description: 'Allow OAuth dynamic client registration (RFC 7591).' },
+            clientIdMetadataDocuments: {
+              type: 'object',
+              default: {},
+              description: 'Clients identified by the https URL of their metadata document (the MCP default way to register).',
+              additionalProperties: false,
+              properties: {
+                enabled: { type: 'boolean', default: true, description: 'Accept client ID metadata documents.' },
+                allowedHosts: {
+                  type: 'array',
+                  items: { type: 'string', pattern: '^(\\*\\.)?[a-zA-Z0-9.-]+(:[0-9]+)?$' },
+                  default: [],
+                  description: 'Hosts whose documents are trusted, exactly or as "*.example.com"; empty trusts any public host.',
+                },
+                allowPrivateNetworks: { type: 'boolean', default: false, description: 'Also fetch documents from loopback and private addresses, and over plain http. For development and tests only.' },
+                cacheSeconds: { type: 'integer', minimum: 0, maximum: 86_400, default: 300, description: 'How long a fetched document is reused.' },
+              },
+            },
+            clients: {
+              type: 'array',
+              default: [],
+              description: 'Pre-registered OAuth clients.',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['clientId', 'redirectUris'],
+                properties: {
+                  clientId: { type: 'string', minLength: 1, maxLength: 200, description: 'The client identifier.' },
+                  clientName: { type: 'string', maxLength: 200, description: 'Shown on the consent page.' },
+                  redirectUris: { type: 'array', items: { type: 'string', format: 'uri' }, minItems: 1, description: 'Exact redirect URIs (loopback ports may vary, RFC 8252).' },
+                  clientSecret: { type: 'string', minLength: 32, description: 'Makes the client confidential. Use ${ENV}; public clients (most MCP hosts) have none.' },
+                },
+              },
+            },
+            loginRateLimit: {
+              type: 'object',
+              default: {},
+              description: 'Failed sign-ins allowed per account and per client address before sign-in is paused.',
+              additionalProperties: false,
+              properties: {
+                maxAttempts: positiveInt(5, 'Failed attempts allowed within the window.'),
+                windowSeconds: positiveInt(300, 'Length of the window.'),
+              },
+            },
+            federation: {
+              type: 'array',
+              default: [],
+              description: 'Sign-in through an upstream OpenID Connect provider, offered on the login page.',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['name', 'issuer', 'clientId'],
+                properties: {
+                  name: { type: 'string', pattern: '^[a-z0-9-]{1,32}$', description: 'Short id, used in URLs.' },
+                  displayName: { type: 'string', maxLength: 80, description: 'Button label on the login page.' },
+                  issuer: url('Issuer URL of the provider (its discovery document is fetched).'),
+                  clientId: { type: 'string', minLength: 1, description: 'Client id registered at the provider.' },
+                  clientSecret: { type: 'string', minLength: 1, description: 'Client secret at the provider (use ${ENV}).' },
+                  scopes: { type: 'array', items: { type: 'string' }, default: ['openid', 'profile', 'email'], description: 'Scopes requested from the provider.' },
+                  groupsClaim: { type: 'string', default: 'groups', description: 'ID-token claim listing the user\'s groups.' },
+                  allowPrivateNetworks: { type: 'boolean', default: false, description: 'Allow a provider on loopback or private addresses (development and tests only).' },
+                },
+              },
+            },
+          },
+        },
+        issuers: {
+          type: 'array',
+          default: [],
+          description: 'External identity providers whose access tokens are accepted (Keycloak, Entra ID, Okta, Auth0, Google…).',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['issuer'],
+            properties: {
+              issuer: url('Issuer identifier, exactly as in the tokens\' iss claim.'),
+              jwksUri: url('JWKS URL; defaults to jwks_uri from the issuer\'s discovery document.'),
+              audience: { type: 'string', minLength: 1, description: 'Accept this audience instead of the endpoint\'s canonical URI. Only for providers that cannot issue resource-bound tokens (RFC 8707).' },
+              algorithms: {
+                type: 'array',
+                items: { type: 'string', enum: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] },
+                minItems: 1,
+                default: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+                description: 'Signature algorithms accepted (asymmetric only).',
+              },
+              claims: {
+                type: 'object',
+                default: {},
+                description: 'Where the principal\'s facts are in the token (dotted paths, e.g. realm_access.roles).',
+                additionalProperties: false,
+                properties: {
+                  subject: { type: 'string', default: 'sub', description: 'Subject claim.' },
+                  scopes: { type: 'string', default: 'scope', description: 'Scopes claim (space-separated string or array).' },
+                  roles: { type: 'string', default: 'roles', description: 'Roles claim.' },
+                  groups: { type: 'string', default: 'groups', description: 'Groups claim.' },
+                  clientId: { type: 'string', default: 'client_id', description: 'Client id claim (azp for some providers).' },
+                  tenant: { type: 'string', description: 'Tenant claim (e.g. tid).' },
+                },
+              },
+              allowPrivateNetworks: { type: 'boolean', default: false, description: 'Allow an issuer on loopback or private addresses, and plain http (development and tests only).' },
+            },
+          },
+        },
+        mtls: {
+          type: 'object',
+          default: {},
+          description: 'Client certificates (needs server.tls.clientCa).',
+          additionalProperties: false,
+          properties: {
+            principalFrom: {
+              type: 'string',
+              enum: ['san-uri', 'san-dns', 'san-email', 'subject-cn'],
+              default: 'san-uri',
+              description: 'Certificate field naming the principal when a client authenticates with a certificate alone.',
+            },
+            roles: { type: 'array', items: { type: 'string' }, default: [], description: 'Roles given to certificate-authenticated principals.' },
+            requireBoundTokens: { type: 'boolean', default: false, description: 'RFC 8705: refuse an access token not bound (cnf x5t#S256) to the client certificate it arrives with.' },
+          },
+        },
       },
     },
     upstreams: {
@@ -300,8 +586,61 @@ export const CONFIG_SCHEMA: SchemaNode = {
         },
       },
     },
+    policy: {
+      ...POLICY_SCHEMA,
+      description: 'Who may see and use which servers, tools, resources and prompts (docs/policy.md). Everything not allowed is denied; without this section nothing is allowed.',
+    },
+    rateLimits: {
+      type: 'array',
+      default: [],
+      description: 'Token-bucket rate limits and concurrency limits (docs/policy.md#rate-limits-quotas-and-priorities). Every rule that applies to a request must admit it; refusals are HTTP 429 with Retry-After (a JSON-RPC error on stdio).',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          id: ruleId,
+          per: dimensions,
+          requests: { type: 'integer', minimum: 1, description: 'Requests allowed per perSeconds, refilled continuously.' },
+          perSeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: 1, description: 'The period of requests.' },
+          burst: { type: 'integer', minimum: 1, description: 'Requests that may come at once after a quiet period (the bucket size). Default: requests.' },
+          concurrency: { type: 'integer', minimum: 1, description: 'Requests in flight at once.' },
+          ...selectors,
+        },
+      },
+    },
+    quotas: {
+      type: 'array',
+      default: [],
+      description: 'Daily and monthly request quotas, kept in storage so they survive restarts. A request beyond a quota is refused with HTTP 429 until the period ends.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          id: { ...ruleId, description: 'Stable id: the counters are stored under it (default: a digest of per and the selectors).' },
+          per: dimensions,
+          daily: { type: 'integer', minimum: 1, description: 'Requests per calendar day.' },
+          monthly: { type: 'integer', minimum: 1, description: 'Requests per calendar month.' },
+          timezone: { type: 'string', minLength: 1, default: 'UTC', description: 'IANA time zone in which days and months begin.' },
+          ...selectors,
+        },
+      },
+    },
+    priorities: {
+      type: 'array',
+      default: [],
+      description: 'Priority classes: when an upstream is saturated (upstreams.<name>.concurrency), interactive calls are served before bulk ones. The first matching rule gives the class; default interactive. A client may lower its own request to bulk with _meta["dev.portcullis/priority"].',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['class'],
+        properties: {
+          class: { type: 'string', enum: ['interactive', 'bulk'], description: 'The class of matching requests.' },
+          ...selectors,
+        },
+      },
+    },
   },
-  $defs: { stdioUpstream, httpUpstream, sseUpstream },
+  $defs: { stdioUpstream, httpUpstream, sseUpstream, principalMatch: PRINCIPAL_MATCH_SCHEMA },
 };
 
 /** The published form (portcullis.schema.json), also written next to a starter config so its modeline resolves. */

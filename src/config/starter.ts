@@ -43,13 +43,16 @@ export function renderStarterConfig(fs: StarterCommand, memory: StarterCommand):
 
 # The HTTP listener MCP clients connect to.
 server:
-  host: 127.0.0.1   # loopback only: required while auth.mode is "none"
+  host: 127.0.0.1   # loopback; serving beyond it needs server.tls (see docs/tls.md)
   port: 8080        # 0 picks a free port
   dataDir: ./data   # embedded database and generated keys
 
-# How clients authenticate. "none" is accepted only on a loopback address.
+# How clients authenticate: OAuth 2.1 per the MCP authorization spec. The built-in authorization server (at /oauth)
+# signs in local accounts (portcullis user add NAME); on first start the gateway prints a one-time link to choose
+# the admin password. MCP clients that speak OAuth (mcp-remote, the Inspector, Claude) are sent to its login page.
+# "none" (no authentication at all) is accepted only on a loopback address.
 auth:
-  mode: none
+  mode: oauth
 
 # Where gateway state lives: "sqlite" (a file in dataDir) or "memory" (lost on restart).
 storage:
@@ -83,6 +86,26 @@ virtualServers:
   default:
     upstreams: [filesystem, memory]
     description: Files and memory together
+
+# Who may see and use which servers, tools, resources and prompts (docs/policy.md). Everything not allowed here is
+# denied: without this section nobody may use anything. This starter lets administrators (the "admin" group of the
+# built-in sign-in) and the local principal (auth.mode "none", portcullis stdio) use everything; give other users
+# roles and grants of their own, e.g. read-only file access:
+#   roles:
+#     reader:
+#       readOnly: true
+#       allow:
+#         - servers: [filesystem]
+# Check a decision with: portcullis policy explain --principal 'subject=alice,role=reader' --tool filesystem/read_text_file
+policy:
+  rules:
+    - id: admins-and-local
+      effect: allow
+      description: administrators and the local principal may use everything
+      principals:
+        - { roles: [admin] }
+        - { groups: [admin] }
+        - { methods: [local] }
 
 # JSON logs on stderr: trace, debug, info, warn, error, fatal or silent.
 logging:

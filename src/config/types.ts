@@ -1,3 +1,5 @@
+import type { PolicyDocument, PrincipalMatchSpec } from '../policy/configSchema.js';
+
 /**
  * The effective configuration, after YAML parsing, ${ENV} interpolation, schema validation and defaults.
  * The JSON Schema in ./schema.ts is the single source of truth for what a file may contain; keep the two in step
@@ -12,6 +14,11 @@ export interface GatewayConfig {
   upstreams: Record<string, UpstreamConfig>;
   virtualServers: Record<string, VirtualServerConfig>;
   logging: LoggingConfig;
+  /** The `policy:` document (shape in src/policy/configSchema.ts); absent: everything is denied. */
+  policy?: PolicyDocument;
+  rateLimits: RateLimitConfig[];
+  quotas: QuotaConfig[];
+  priorities: PriorityConfig[];
 }
 
 export interface ServerConfig {
@@ -25,6 +32,8 @@ export interface ServerConfig {
   dataDir: string;
   /** Serve the deprecated HTTP+SSE (2024-11-05) endpoints for old clients. */
   legacySse: boolean;
+  /** HTTPS instead of HTTP. */
+  tls?: TlsConfig;
 }
 
 export interface LimitsConfig {
@@ -35,6 +44,10 @@ export interface LimitsConfig {
   maxIdLength: number;
   /** Bytes an SSE stream may buffer for a slow reader before the stream is closed. */
   sseBufferBytes: number;
+  /** Largest single argument of a tool call or prompt (its JSON, in bytes). */
+  maxArgumentBytes: number;
+  /** Largest result an upstream may return for a call, read or prompt (its JSON, in bytes). */
+  maxResultBytes: number;
 }
 
 export interface SessionsConfig {
@@ -52,8 +65,124 @@ export interface StorageConfig {
 }
 
 export interface AuthConfig {
-  /** "none" is accepted only on loopback binds; authentication providers arrive with the identity work. */
-  mode: 'none';
+  /**
+   * "oauth": every HTTP request carries a bearer token for its endpoint (or, with mutual TLS, a client certificate);
+   * "none": every caller is the single local principal, accepted only on a loopback bind.
+   */
+  mode: 'oauth' | 'none';
+  /**
+   * The base URL clients use to reach the gateway (scheme://host[:port], no path). Endpoint canonical URIs (token
+   * audiences, RFC 8707) and the built-in issuer derive from it. Defaults to the bound address.
+   */
+  publicUrl?: string;
+  /** Scopes every access token must carry; a token without them gets 403 insufficient_scope. */
+  requiredScopes: string[];
+  /** Tolerance for exp/nbf/iat. */
+  clockSkewSeconds: number;
+  builtin: BuiltinAuthServerConfig;
+  /** External OIDC/OAuth issuers whose access tokens are accepted. */
+  issuers: ExternalIssuerConfig[];
+  mtls: MtlsConfig;
+}
+
+/** Where the principal's facts are found in a token's claims (dotted paths, e.g. "realm_access.roles"). */
+export interface ClaimMapping {
+  subject: string;
+  /** Space-separated string or array of scopes. */
+  scopes: string;
+  roles: string;
+  groups: string;
+  clientId: string;
+  tenant?: string;
+}
+
+export interface BuiltinAuthServerConfig {
+  enabled: boolean;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  /** A new signing key is made after this many days; the previous one stays in the JWKS until its tokens expire. */
+  keyRotationDays: number;
+  /** Scopes the server offers (what a token may carry is further limited by policy). */
+  scopes: string[];
+  /** RFC 7591 dynamic client registration. */
+  dynamicRegistration: boolean;
+  clientIdMetadataDocuments: {
+    enabled: boolean;
+    /** Host names (exact, or "*.example.com") whose documents are trusted; empty means any public host. */
+    allowedHosts: string[];
+    /** Allow documents on loopback/private addresses and over plain http (development and tests only). */
+    allowPrivateNetworks: boolean;
+    cacheSeconds: number;
+  };
+  clients: PreRegisteredClient[];
+  loginRateLimit: { maxAttempts: number; windowSeconds: number };
+  /** Sign-in through an upstream OIDC provider, offered on the login page beside local accounts. */
+  federation: FederatedLoginConfig[];
+}
+
+export interface PreRegisteredClient {
+  clientId: string;
+  clientName?: string;
+  redirectUris: string[];
+  /** Confidential clients only; public clients (the usual MCP host) have none and use PKCE alone. */
+  clientSecret?: string;
+}
+
+export interface FederatedLoginConfig {
+  /** Short id used in URLs ("/oauth/federate/{name}"). */
+  name: string;
+  displayName?: string;
+  issuer: string;
+  clientId: string;
+  clientSecret?: string;
+  scopes: string[];
+  /** Claim whose value lists the user's groups at the upstream provider. */
+  groupsClaim: string;
+  /** Allow an issuer on loopback/private addresses (development and tests only). */
+  allowPrivateNetworks: boolean;
+}
+
+export interface ExternalIssuerConfig {
+  issuer: string;
+  /** Defaults to the jwks_uri of the issuer's discovery document. */
+  jwksUri?: string;
+  /**
+   * The audience tokens must carry. Unset (recommended): the canonical URI of the endpoint being called (RFC 8707).
+   * Set it only for providers that cannot issue resource-bound tokens; every endpoint then accepts that audience.
+   */
+  audience?: string;
+  algorithms: string[];
+  claims: ClaimMapping;
+  /** Allow an issuer on loopback/private addresses (development and tests only). */
+  allowPrivateNetworks: boolean;
+}
+
+export interface MtlsConfig {
+  /** Which certificate field names the principal when a client authenticates with a certificate alone. */
+  principalFrom: 'san-uri' | 'san-dns' | 'san-email' | 'subject-cn';
+  /** Roles given to certificate-authenticated principals. */
+  roles: string[];
+  /** RFC 8705: refuse a token whose cnf["x5t#S256"] does not match the presented client certificate. */
+  requireBoundTokens: boolean;
+}
+
+/** Serving HTTPS (and, with clientCa, mutual TLS). Files are re-read when they change. */
+export interface TlsConfig {
+  cert: string;
+  key: string;
+  /** CA bundle that client certificates must chain to (enables mutual TLS). */
+  clientCa?: string;
+  /** "required": no certificate, no connection; "optional": a certificate is verified if presented. */
+  clientCertificates: 'none' | 'optional' | 'required';
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+}
+
+/** Outbound TLS to an upstream: extra trust anchors and a client certificate. Certificates are always verified. */
+export interface UpstreamTlsConfig {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
 }
 
 export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig | SseUpstreamConfig;
@@ -66,6 +195,71 @@ export interface UpstreamCommon {
   /** "shared": one connection multiplexed for every client; "per-session": one connection per client session. */
   connection: 'shared' | 'per-session';
   description?: string;
+  /** Tags of every item of this server, for policy rules (`tags:`). */
+  tags: string[];
+  /** What configuration says about the server's tools, by the upstream's own tool name. */
+  tools: Record<string, ToolOverrideConfig>;
+  /** What configuration says about the server's prompts, by the upstream's own prompt name. */
+  prompts: Record<string, PromptOverrideConfig>;
+  /** Calls in flight to this upstream at once; more wait in a bounded queue, interactive before bulk. */
+  concurrency?: UpstreamConcurrencyConfig;
+}
+
+export interface ToolOverrideConfig {
+  tags: string[];
+  /** Replace the upstream's hints (policy rules read these: readOnly, destructive). */
+  annotations?: { readOnlyHint?: boolean; destructiveHint?: boolean; idempotentHint?: boolean; openWorldHint?: boolean };
+  /** A JSON Schema the arguments must also satisfy (tightens the upstream's inputSchema, never loosens it). */
+  inputSchema?: Record<string, unknown>;
+}
+
+export interface PromptOverrideConfig {
+  tags: string[];
+}
+
+export interface UpstreamConcurrencyConfig {
+  max: number;
+  /** Calls that may wait for a slot; beyond that a call is refused at once (PC_UPSTREAM_BUSY). */
+  queue: number;
+  /** A call waiting longer than this is refused (PC_UPSTREAM_BUSY). */
+  queueTimeoutMs: number;
+}
+
+/** Dimensions a limit is counted per: one bucket (or counter) per distinct combination of their values. */
+export type LimitDimension = 'principal' | 'client' | 'server' | 'tool';
+export type LimitAction = 'call' | 'read' | 'get' | 'complete' | 'subscribe' | 'list';
+
+/** Which requests a limit rule applies to; every given selector must match. */
+export interface LimitSelector {
+  principals?: PrincipalMatchSpec | PrincipalMatchSpec[];
+  servers?: string[];
+  /** "server/tool" globs. */
+  tools?: string[];
+  actions?: LimitAction[];
+}
+
+export interface RateLimitConfig extends LimitSelector {
+  id?: string;
+  per: LimitDimension[];
+  /** Token bucket: `requests` per `perSeconds`, up to `burst` at once (default: requests). */
+  requests?: number;
+  perSeconds: number;
+  burst?: number;
+  /** At most this many requests in flight at once per key. */
+  concurrency?: number;
+}
+
+export interface QuotaConfig extends LimitSelector {
+  id?: string;
+  per: LimitDimension[];
+  daily?: number;
+  monthly?: number;
+  /** Where days and months begin (IANA). */
+  timezone: string;
+}
+
+export interface PriorityConfig extends LimitSelector {
+  class: 'interactive' | 'bulk';
 }
 
 export interface StdioUpstreamConfig extends UpstreamCommon {
@@ -82,12 +276,14 @@ export interface HttpUpstreamConfig extends UpstreamCommon {
   transport: 'http';
   url: string;
   headers: Record<string, string>;
+  tls?: UpstreamTlsConfig;
 }
 
 export interface SseUpstreamConfig extends UpstreamCommon {
   transport: 'sse';
   url: string;
   headers: Record<string, string>;
+  tls?: UpstreamTlsConfig;
 }
 
 export interface VirtualServerConfig {

@@ -7,6 +7,7 @@ import formats from 'ajv-formats';
 import { CONFIG_SCHEMA, ENV_NAME_PATTERN, HEADER_NAME_PATTERN, HEADER_VALUE_PATTERN, NAME_PATTERN, type SchemaNode } from './schema.js';
 import { pointerToSegments, type PathIssue, type Segment } from './paths.js';
 import { closest } from './suggest.js';
+import { oneOfBranches } from '../policy/validate.js';
 
 let compiled: ValidateFunction | undefined;
 
@@ -28,9 +29,11 @@ export function validateSchema(data: unknown, substituted: ReadonlySet<string> =
   const validate = validator();
   for (let pass = 0; ; pass++) {
     if (validate(data)) return [];
-    const errors = validate.errors ?? [];
+    // The policy's shape is reported by compilePolicy (crossCheck), in the policy's own words.
+    const errors = (validate.errors ?? []).filter((e) => e.instancePath !== '/policy' && !e.instancePath.startsWith('/policy/'));
+    if (errors.length === 0) return [];
     if (pass === 0 && coerceSubstituted(data, errors, substituted)) continue;
-    return dedupe(errors.flatMap((e) => translate(e, data) ?? []));
+    return dedupe(oneOfBranches(errors).flatMap((e) => translate(e, data) ?? []));
   }
 }
 
@@ -105,6 +108,8 @@ function translate(e: ErrorObject, root: unknown): PathIssue | undefined {
       };
     case 'propertyNames':
       return undefined; // the nested error names the key
+    case 'oneOf':
+      return undefined; // the branch errors say what is wrong
     case 'pattern': {
       const pattern = String(p.pattern);
       if (e.propertyName !== undefined) {

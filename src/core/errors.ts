@@ -41,7 +41,14 @@ export const ERRORS = {
   PC_UPSTREAM_TIMEOUT: { http: 200, rpc: ErrorCode.RequestTimeout, message: 'Upstream request timed out' },
   PC_CANCELLED: { http: 200, rpc: ErrorCode.ConnectionClosed, message: 'Request cancelled' },
   PC_UNAUTHENTICATED: { http: 401, rpc: ErrorCode.InvalidRequest, message: 'Unauthorized' },
+  PC_INSUFFICIENT_SCOPE: { http: 403, rpc: ErrorCode.Forbidden, message: 'Forbidden: insufficient scope' },
   PC_FORBIDDEN: { http: 403, rpc: ErrorCode.Forbidden, message: 'Forbidden' },
+  PC_POLICY_DENIED: { http: 200, rpc: ErrorCode.Forbidden, message: 'Denied by policy' },
+  PC_APPROVAL_REQUIRED: { http: 200, rpc: ErrorCode.ApprovalRequired, message: 'Approval required' },
+  PC_RATE_LIMITED: { http: 429, rpc: ErrorCode.RateLimited, message: 'Too many requests' },
+  PC_QUOTA_EXCEEDED: { http: 429, rpc: ErrorCode.RateLimited, message: 'Quota exceeded' },
+  PC_UPSTREAM_BUSY: { http: 503, rpc: ErrorCode.UpstreamBusy, message: 'Upstream busy' },
+  PC_RESULT_REJECTED: { http: 200, rpc: ErrorCode.InternalError, message: 'Upstream result rejected' },
   PC_INTERNAL: { http: 500, rpc: ErrorCode.InternalError, message: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -52,9 +59,11 @@ export class GatewayError extends Error {
   readonly http: number;
   readonly rpc: number;
   readonly data: unknown;
+  /** HTTP response headers the rejection needs (e.g. WWW-Authenticate). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
   stage: string | undefined;
 
-  constructor(code: ErrorCodeName, detail?: string, opts: { data?: unknown; stage?: string; cause?: unknown; rpc?: number } = {}) {
+  constructor(code: ErrorCodeName, detail?: string, opts: { data?: unknown; stage?: string; cause?: unknown; rpc?: number; headers?: Record<string, string> } = {}) {
     const spec = ERRORS[code];
     super(detail ? `${spec.message}: ${detail}` : spec.message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GatewayError';
@@ -62,6 +71,7 @@ export class GatewayError extends Error {
     this.http = spec.http;
     this.rpc = opts.rpc ?? spec.rpc;
     this.data = opts.data;
+    this.headers = opts.headers;
     this.stage = opts.stage;
   }
 

@@ -52,6 +52,12 @@ export const ErrorCode = {
   RequestTimeout: -32001,
   UpstreamUnavailable: -32010,
   Forbidden: -32011,
+  /** The policy requires a human approval before this use. */
+  ApprovalRequired: -32012,
+  /** A rate limit, concurrency limit or quota refused the request; data.retryAfterSeconds says when to retry. */
+  RateLimited: -32013,
+  /** The upstream's concurrency cap and queue are full. */
+  UpstreamBusy: -32014,
   /** Legacy (2025-11-25) URL elicitation required. */
   UrlElicitationRequired: -32042,
   /** Spec-reserved range -32020..-32099 (2026-07-28). */

@@ -13,7 +13,8 @@ import { qualifyItem } from './mapResult.js';
 
 export const DEGRADED_META = 'dev.portcullis/degraded';
 
-const ITEMS: Record<ListMethod, string> = {
+/** The key of each list method's items. */
+export const LIST_ITEMS: Record<ListMethod, string> = {
   'tools/list': 'tools',
   'prompts/list': 'prompts',
   'resources/list': 'resources',
@@ -45,7 +46,7 @@ export function decodeCursor(s: string | undefined): Cursor {
 export type FetchPage = (upstream: Upstream, cursor: string | undefined) => Promise<JsonObject>;
 
 export async function mergedList(method: ListMethod, members: readonly Upstream[], cursor: string | undefined, fetchPage: FetchPage): Promise<JsonObject> {
-  const key = ITEMS[method];
+  const key = LIST_ITEMS[method];
   let at = decodeCursor(cursor);
   const items: unknown[] = [];
   const degraded: JsonObject[] = [];

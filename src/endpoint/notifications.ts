@@ -5,6 +5,7 @@
  * another's. Modern upstreams are watched through one long-lived `subscriptions/listen` of the gateway's own.
  */
 import type { JsonObject, JsonRpcNotification } from '../core/jsonrpc.js';
+import { isObject } from '../core/jsonrpc.js';
 import type { Logger } from '../core/log.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { Endpoint } from './endpoint.js';
@@ -110,7 +111,11 @@ export class NotificationHub {
     conn.request('subscriptions/listen', params, {
       signal: abort.signal,
       timeoutMs: 0,
-      onNotification: (n) => { if (n.method !== 'notifications/subscriptions/acknowledged') this.fromUpstream(u, n, undefined); },
+      onNotification: (n) => {
+        if (n.method === 'notifications/subscriptions/acknowledged') return;
+        u.listChanged(n.method);
+        this.fromUpstream(u, n, undefined);
+      },
     }).then(
       () => { if (!abort.signal.aborted) setTimeout(() => void this.watch(u), 1000).unref(); },
       (e: Error) => { if (!abort.signal.aborted) this.log.debug({ upstream: u.name, err: e.message }, 'upstream listen stream ended'); },
@@ -143,6 +148,20 @@ export class NotificationHub {
     }
     // Anything else (log messages, server-specific notifications) only to legacy sessions of a single-server endpoint.
     return l.legacy && l.endpoint.kind === 'server' ? n : undefined;
+  }
+
+  /**
+   * The gateway's own change (a policy reload): every client may now see other items, so each is told, for each
+   * list it asked to hear about and its endpoint offers, that the list changed.
+   */
+  listChanged(): void {
+    for (const l of this.listeners) {
+      const offered = (feature: string) => l.endpoint.members.some((m) => isObject(m.capabilities[feature]));
+      for (const [method, flag] of Object.entries(LIST_CHANGED)) {
+        const feature = flag === 'toolsListChanged' ? 'tools' : flag === 'promptsListChanged' ? 'prompts' : 'resources';
+        if (l[flag] && offered(feature)) l.deliver({ jsonrpc: '2.0', method });
+      }
+    }
   }
 
   close(): void {

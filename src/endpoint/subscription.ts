@@ -19,7 +19,14 @@ export interface Subscription {
 
 const MAX_RESOURCES = 1000;
 
-export async function subscribe(hub: NotificationHub, ep: Endpoint, id: JsonRpcId, params: JsonObject | undefined, deliver: (n: JsonRpcNotification) => void): Promise<Subscription> {
+/**
+ * `allow` decides each requested resource (policy, declared by its server): it returns the URI to subscribe to
+ * (normalised), or undefined to leave it out of the acknowledgment.
+ */
+export async function subscribe(
+  hub: NotificationHub, ep: Endpoint, id: JsonRpcId, params: JsonObject | undefined, deliver: (n: JsonRpcNotification) => void,
+  allow: (uri: string) => Promise<string | undefined>,
+): Promise<Subscription> {
   const wanted = isObject(params?.notifications) ? params.notifications : {};
   const caps = endpointCapabilities(ep);
   const resources = isObject(caps.resources) ? caps.resources : undefined;
@@ -44,8 +51,10 @@ export async function subscribe(hub: NotificationHub, ep: Endpoint, id: JsonRpcI
     ? wanted.resourceSubscriptions.filter((u): u is string => typeof u === 'string').slice(0, MAX_RESOURCES)
     : [];
   const accepted: string[] = [];
-  for (const uri of uris) {
-    try { await hub.subscribe(listener, uri); accepted.push(uri); } catch { /* unknown or unsubscribable: not acknowledged */ }
+  for (const wanted of uris) {
+    const uri = await allow(wanted);
+    if (uri === undefined) continue; // unknown, not declared, or not allowed: not acknowledged
+    try { await hub.subscribe(listener, uri); accepted.push(uri); } catch { /* unsubscribable: not acknowledged */ }
   }
   if (accepted.length) honoured.resourceSubscriptions = accepted;
   return {

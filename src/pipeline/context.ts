@@ -10,15 +10,28 @@ import type { Endpoint } from '../endpoint/endpoint.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { Listener } from '../endpoint/notifications.js';
 import type { CancelSignal } from '../core/cancel.js';
+import type { Action, Decision, PolicyResource } from '../policy/index.js';
+import type { ToolInfo } from '../upstream/toolCatalog.js';
+import type { RuleSet } from './ruleSet.js';
 
 export interface Principal {
-  /** Stable subject identifier; sessions and request states are bound to it. */
+  /** Subject identifier, unique within its issuer. */
   subject: string;
-  /** How it was established: "local" for the unauthenticated loopback principal. */
+  /** Who vouched for it: the token issuer, "mtls" for a certificate alone, "local" without authentication. */
+  issuer: string;
+  /** How it was established. */
   method: 'local' | 'bearer' | 'mtls';
   clientId?: string | undefined;
   scopes: readonly string[];
   roles: readonly string[];
+  groups: readonly string[];
+  tenant?: string | undefined;
+  /** Further claims, for policy conditions (e.g. a customer_id claim). */
+  attributes: Readonly<Record<string, unknown>>;
+  /** Sessions, request states and held calls are bound to this: issuer and subject together. */
+  key: string;
+  /** RFC 8705 thumbprint (x5t#S256) of the client certificate the request came with, if any. */
+  certThumbprint?: string | undefined;
 }
 
 /** The way back to the client for one request. */
@@ -57,6 +70,20 @@ export type Route =
 
 export type ListMethod = 'tools/list' | 'prompts/list' | 'resources/list' | 'resources/templates/list';
 
+/** What a request uses, as the policy stage resolved it (the upstream's own names). */
+export interface Target {
+  readonly action: Exclude<Action, 'list'>;
+  readonly upstream: Upstream;
+  readonly item: PolicyResource;
+  /** tools/call: the tool's definition as the upstream declared it. */
+  readonly tool?: ToolInfo | undefined;
+  /** prompts/get: the prompt's definition. */
+  readonly prompt?: JsonObject | undefined;
+}
+
+/** Keeps the items of one upstream's list page that the principal may see (in the upstream's own names). */
+export type ListFilter = (upstream: string, method: ListMethod, items: readonly unknown[]) => unknown[];
+
 export interface RequestContext {
   readonly request: JsonRpcRequest;
   readonly endpoint: Endpoint;
@@ -75,6 +102,12 @@ export interface RequestContext {
   log: Logger;
   principal: Principal | undefined;
   route: Route | undefined;
+  /** The rule set in force when the request reached the policy stage; the request finishes under it. */
+  rules: RuleSet | undefined;
+  target: Target | undefined;
+  decision: Decision | undefined;
+  /** Set by the policy stage for list methods; the upstream stage applies it to every page. */
+  listFilter: ListFilter | undefined;
 }
 
 /** A stage does its part and calls next() to continue; what it returns is the result sent to the client. */

@@ -3,13 +3,17 @@
  *
  *   transport        (src/transport/*: Host/Origin, body cap, JSON-RPC shape and size limits, era selection)
  *   → audit          wraps everything below: records outcome and latency of every request
- *   → authenticate   attaches the principal (the local principal on loopback without auth; OAuth comes later)
+ *   → authenticate   attaches the principal (set by the HTTP edge's OAuth/mTLS, or the local principal)
  *   → route          resolves which upstream(s) serve the request and translates namespaced names
- *   → validate       checks what body and transport claim together (Mcp-Param-* mirrors)
+ *   → policy         decides the use with the rule set in force (allow, deny, approval); filters lists
+ *   → validate       arguments against the tool's schemas and size limits; Mcp-Param-* mirrors
+ *   → approval       a use the policy allows only with approval is refused until approvals exist
+ *   → limits         rate limits, concurrency limits, quotas; the upstream's concurrency cap and priority queue
+ *   → results        results against limits.maxResultBytes and the tool's outputSchema (where guardrails go)
  *   → upstream       calls the upstream(s), bridges eras (MRTR ⇄ server-to-client requests), maps results
  *
- * Later stages slot in around validate in this order: policy → validate → approval → credentials,
- * and guardrails between upstream and audit. Every rejection names the stage that made it (GatewayError.stage).
+ * Credentials will slot in between limits and upstream. Every rejection names the stage that made it
+ * (GatewayError.stage).
  */
 import type { JsonObject } from '../core/jsonrpc.js';
 import { isGatewayError } from '../core/errors.js';
@@ -26,14 +30,22 @@ export function compose(stages: readonly NamedStage[]): (ctx: RequestContext) =>
       const stage = stages[i];
       if (!stage) return Promise.reject(new Error('pipeline ended without a result'));
       let called = false;
-      return stage.run(ctx, () => {
-        if (called) return Promise.reject(new Error(`stage ${stage.name} called next() twice`));
-        called = true;
-        return dispatch(i + 1);
-      }).catch((e: unknown) => {
+      const name = (e: unknown): never => {
         if (isGatewayError(e) && e.stage === undefined) e.stage = stage.name;
         throw e;
-      });
+      };
+      let out: Promise<JsonObject>;
+      try {
+        out = stage.run(ctx, () => {
+          if (called) return Promise.reject(new Error(`stage ${stage.name} called next() twice`));
+          called = true;
+          return dispatch(i + 1);
+        });
+      } catch (e) {
+        // A stage that is not async may throw before it returns a promise: it still names itself.
+        return Promise.reject(e).catch(name);
+      }
+      return out.catch(name);
     };
     return dispatch(0);
   };

@@ -105,7 +105,7 @@ const strings = (description: string, pattern?: string): SchemaNode => ({
 
 export const RULE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';
 
-const principalMatch: SchemaNode = {
+export const PRINCIPAL_MATCH_SCHEMA: SchemaNode = {
   type: 'object',
   description: 'Every listed field must match the principal; within a field, any listed value.',
   additionalProperties: false,
@@ -194,7 +194,7 @@ const rule: SchemaNode = {
     effect: { type: 'string', enum: [...EFFECTS], description: 'allow, deny, or approval (allowed calls need a human approval).' },
     principals: {
       description: 'Who the rule is for. Omitted: everyone. A list: any of the matchers.',
-      oneOf: [principalMatch, { type: 'array', items: principalMatch, minItems: 1 }],
+      oneOf: [PRINCIPAL_MATCH_SCHEMA, { type: 'array', items: PRINCIPAL_MATCH_SCHEMA, minItems: 1 }],
     },
   },
 };

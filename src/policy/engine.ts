@@ -114,7 +114,7 @@ export class CompiledPolicy {
     const hits: Hit[] = [];
     for (const b of buckets) {
       for (const rule of b[effect]) {
-        if (hits.some((h) => h.rule === rule)) continue;
+        if (buckets.length > 1 && hasRule(hits, rule)) continue;
         const code = evaluateRule(rule, input);
         if (code >= MATCH || (possibleCounts && code === POSSIBLE)) hits.push({ rule, code });
       }
@@ -170,6 +170,12 @@ function scope(b: Tiers, principal: PolicyPrincipal, shared: Shared, scoped: Map
   const s: Scoped = { deny: b.deny.filter(mine), allow: b.allow.filter(mine) };
   scoped.set(b, s);
   return s;
+}
+
+/** A loop, not `some` with a closure: this runs for every rule a decision looks at. */
+function hasRule(hits: readonly Hit[], rule: Rule): boolean {
+  for (const h of hits) if (h.rule === rule) return true;
+  return false;
 }
 
 /** Rules from the buckets, each once, in policy order. */

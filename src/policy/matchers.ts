@@ -8,40 +8,67 @@ import type { PolicyPrincipal } from './types.js';
 
 type Field = keyof PrincipalMatchSpec;
 
-const FIELDS: readonly { field: Field; label: string; get: (p: PolicyPrincipal) => readonly string[] }[] = [
-  { field: 'subjects', label: 'subject', get: (p) => [p.subject] },
-  { field: 'issuers', label: 'issuer', get: (p) => (p.issuer === undefined ? [] : [p.issuer]) },
-  { field: 'clients', label: 'client', get: (p) => (p.clientId === undefined ? [] : [p.clientId]) },
-  { field: 'roles', label: 'roles', get: (p) => p.roles },
-  { field: 'groups', label: 'groups', get: (p) => p.groups },
-  { field: 'scopes', label: 'scopes', get: (p) => p.scopes },
-  { field: 'tenants', label: 'tenant', get: (p) => (p.tenant === undefined ? [] : [p.tenant]) },
-  { field: 'methods', label: 'method', get: (p) => [p.method] },
+/** Each principal field, read without allocating: single-valued fields with `one`, lists with `many`. */
+const FIELDS: readonly { field: Field; label: string; one?: (p: PolicyPrincipal) => string | undefined; many?: (p: PolicyPrincipal) => readonly string[] }[] = [
+  { field: 'subjects', label: 'subject', one: (p) => p.subject },
+  { field: 'issuers', label: 'issuer', one: (p) => p.issuer },
+  { field: 'clients', label: 'client', one: (p) => p.clientId },
+  { field: 'roles', label: 'roles', many: (p) => p.roles },
+  { field: 'groups', label: 'groups', many: (p) => p.groups },
+  { field: 'scopes', label: 'scopes', many: (p) => p.scopes },
+  { field: 'tenants', label: 'tenant', one: (p) => p.tenant },
+  { field: 'methods', label: 'method', one: (p) => p.method },
 ];
 
 interface Clause {
   readonly label: string;
   readonly wanted: ReadonlySet<string>;
-  readonly get: (p: PolicyPrincipal) => readonly string[];
+  readonly one: ((p: PolicyPrincipal) => string | undefined) | undefined;
+  readonly many: ((p: PolicyPrincipal) => readonly string[]) | undefined;
 }
 
-/** Every field given must match (any of its values); a list of matchers matches when any of them does. */
+/** Every field given must match (any of its values); a list of matchers matches when any does. */
 export function compilePrincipals(spec: PrincipalMatchSpec | PrincipalMatchSpec[] | undefined): PrincipalMatcher | undefined {
   if (spec === undefined) return undefined;
   const alternatives: Clause[][] = (Array.isArray(spec) ? spec : [spec]).map((m) =>
-    FIELDS.flatMap(({ field, label, get }) => {
+    FIELDS.flatMap(({ field, label, one, many }) => {
       const values = m[field];
-      return values ? [{ label, wanted: new Set<string>(values), get }] : [];
+      return values ? [{ label, wanted: new Set<string>(values), one, many }] : [];
     }),
   );
-  const holds = (c: Clause, p: PolicyPrincipal): boolean => c.get(p).some((v) => c.wanted.has(v));
+  // Plain loops, no closures per call: this runs for every rule a decision looks at.
+  const holds = (c: Clause, p: PolicyPrincipal): boolean => {
+    if (c.one) {
+      const v = c.one(p);
+      return v !== undefined && c.wanted.has(v);
+    }
+    for (const v of c.many!(p)) if (c.wanted.has(v)) return true;
+    return false;
+  };
+  const values = (c: Clause, p: PolicyPrincipal): readonly string[] => {
+    if (!c.one) return c.many!(p);
+    const v = c.one(p);
+    return v === undefined ? [] : [v];
+  };
   return {
-    test: (p) => alternatives.some((clauses) => clauses.every((c) => holds(c, p))),
+    test: (p) => {
+      for (const clauses of alternatives) {
+        let all = true;
+        for (const c of clauses) {
+          if (!holds(c, p)) {
+            all = false;
+            break;
+          }
+        }
+        if (all) return true;
+      }
+      return false;
+    },
     why: (p) =>
       alternatives
         .map((clauses) => {
           const c = clauses.find((x) => !holds(x, p));
-          return c ? `principal ${c.label} ${JSON.stringify(c.get(p))} not among ${JSON.stringify([...c.wanted])}` : '';
+          return c ? `principal ${c.label} ${JSON.stringify(values(c, p))} not among ${JSON.stringify([...c.wanted])}` : '';
         })
         .filter(Boolean)
         .join('; or '),

@@ -247,11 +247,13 @@ function matchTarget(t: Target, input: EvalInput, why?: string[]): RuleCode {
   }
   if (t.entries.length > 0) {
     const family = FAMILY[kind];
-    const name = kind === 'resource' ? r.uri : r.name;
+    const name = kind === 'resource' || kind === 'template' ? r.uri : r.name;
     let best: RuleCode = NO;
     for (const e of t.entries) {
       if ((e.family !== '*' && e.family !== family) || !e.server.test(r.server)) continue;
-      const m: RuleCode = e.family === '*' || e.name.any ? MATCH : kind === 'template' ? POSSIBLE : name !== undefined && e.name.test(name) ? MATCH : NO;
+      const m: RuleCode = e.family === '*' || e.name.any ? MATCH
+        : kind === 'template' ? (name === undefined || templateMayMatch(name, e.name) ? POSSIBLE : NO)
+        : name !== undefined && e.name.test(name) ? MATCH : NO;
       if (m > best) best = m;
       if (best === MATCH) break;
     }
@@ -280,6 +282,27 @@ function matchTarget(t: Target, input: EvalInput, why?: string[]): RuleCode {
     }
   }
   return result;
+}
+
+/**
+ * Whether some expansion of a URI template could match a URI glob. Sound, not exact: an expansion starts with the
+ * template's literal head and ends with its literal tail, and a match starts with the glob's head (before its first
+ * `*`) and ends with its tail (after its last `*`); when neither head is a prefix of the other, or neither tail a
+ * suffix of the other, nothing can match. So a rule on "docs/file:///pub/**" never shows the template
+ * "file:///home/{user}", and a read of one of its URIs is never allowed by it either.
+ */
+export function templateMayMatch(template: string, pattern: Glob): boolean {
+  const tOpen = template.indexOf('{');
+  if (tOpen < 0) return pattern.test(template);
+  const glob = pattern.source;
+  const tHead = template.slice(0, tOpen);
+  const tTail = template.slice(template.lastIndexOf('}') + 1);
+  const star = glob.indexOf('*');
+  const gHead = star < 0 ? glob : glob.slice(0, star);
+  const gTail = star < 0 ? glob : glob.slice(glob.lastIndexOf('*') + 1);
+  const heads = tHead.startsWith(gHead) || gHead.startsWith(tHead);
+  const tails = tTail.endsWith(gTail) || gTail.endsWith(tTail);
+  return heads && tails;
 }
 
 function patterns(t: Target, family: TargetEntry['family']): string {

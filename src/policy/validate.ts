@@ -38,7 +38,7 @@ export function validatePolicyShape(doc: unknown, base: string): PolicyIssue[] {
  * A value that may take two forms (`under`: a path or a list; `principals`: a mapping or a list) gets a type error
  * from the branch it did not take. Keep the errors of the branch it took; when it took none, say the forms once.
  */
-function oneOfBranches(errors: readonly ErrorObject[]): ErrorObject[] {
+export function oneOfBranches(errors: readonly ErrorObject[]): ErrorObject[] {
   const branchType = (e: ErrorObject) => e.keyword === 'type' && /\/oneOf\/\d+\/type$/.test(e.schemaPath);
   const out: ErrorObject[] = [];
   const merged = new Set<string>();

@@ -7,7 +7,7 @@ import { createSqliteStorage } from './sqlite.js';
 import type { Storage } from './types.js';
 
 export type {
-  EventStore, KeyValueStore, RecordPutOptions, RecordStore, SessionRecord, SessionStore, Storage, StoredEvent, StoredRecord,
+  BucketSpec, CounterStore, CountResult, TakeResult, EventStore, KeyValueStore, RecordPutOptions, RecordStore, SessionRecord, SessionStore, Storage, StoredEvent, StoredRecord,
 } from './types.js';
 
 export interface StorageDriverConfig {

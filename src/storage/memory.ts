@@ -5,6 +5,7 @@
 import type { JsonObject } from '../core/jsonrpc.js';
 import { positiveInt, ttl } from './common.js';
 import { createMemoryRecords } from './memoryRecords.js';
+import { createMemoryCounters } from './memoryCounters.js';
 import type { EventStore, KeyValueStore, SessionRecord, SessionStore, Storage, StoredEvent } from './types.js';
 
 export interface MemoryStorageOptions {
@@ -21,6 +22,7 @@ export function createMemoryStorage(opts: MemoryStorageOptions = {}): Storage {
   const events = new Map<string, Array<{ seq: number; streamId: string; data: string }>>();
   const kv = new Map<string, Map<string, { json: string; expiresAt: number }>>();
   const records = createMemoryRecords();
+  const counters = createMemoryCounters();
   // One counter for all sessions: ids are never reused, even after deleteSession.
   let seq = 0;
 
@@ -126,6 +128,7 @@ export function createMemoryStorage(opts: MemoryStorageOptions = {}): Storage {
       if (ns.size === 0) kv.delete(namespace);
     }
     records.sweep(now);
+    counters.sweep(now);
   }, opts.sweepIntervalMs ?? 60_000);
   sweep.unref();
 
@@ -135,6 +138,7 @@ export function createMemoryStorage(opts: MemoryStorageOptions = {}): Storage {
     events: eventStore,
     kv: kvStore,
     records: records.store,
+    counters,
     async close() {
       clearInterval(sweep);
       sessions.clear();

@@ -7,6 +7,7 @@ import { Pool, type PoolClient } from 'pg';
 import type { JsonObject } from '../core/jsonrpc.js';
 import { fromRow, positiveInt, toRow, ttl, type SessionRow } from './common.js';
 import { createPostgresRecords } from './postgresRecords.js';
+import { createPostgresCounters } from './postgresCounters.js';
 import type { EventStore, KeyValueStore, SessionStore, Storage } from './types.js';
 
 export interface PostgresStorageOptions {
@@ -45,6 +46,15 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (namespace, key, tag),
      FOREIGN KEY (namespace, key) REFERENCES $S.records (namespace, key) ON DELETE CASCADE);
    CREATE INDEX ON $S.record_tags (tag, value, namespace);`,
+  // CounterStore (postgresCounters.ts): token buckets and window counters, concurrency slots. Times are epoch ms.
+  `CREATE TABLE $S.counters (
+     namespace TEXT NOT NULL, key TEXT NOT NULL, value DOUBLE PRECISION NOT NULL, updated_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL, ok BOOLEAN NOT NULL, PRIMARY KEY (namespace, key));
+   CREATE INDEX ON $S.counters (expires_at);
+   CREATE TABLE $S.counter_slots (
+     namespace TEXT NOT NULL, key TEXT NOT NULL, lease TEXT NOT NULL, expires_at BIGINT NOT NULL,
+     PRIMARY KEY (namespace, key, lease));
+   CREATE INDEX ON $S.counter_slots (expires_at);`,
 ];
 
 async function migrate(client: PoolClient, schema: string, S: string): Promise<void> {
@@ -193,10 +203,12 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
   };
 
   const records = createPostgresRecords(pool, S);
+  const counters = createPostgresCounters(pool, S);
 
   const sweep = setInterval(() => {
     pool.query(`DELETE FROM ${S}.kv WHERE expires_at <= now()`).catch(onError);
     records.sweep().catch(onError);
+    counters.sweep().catch(onError);
   }, opts.sweepIntervalMs ?? 60_000);
   sweep.unref();
 
@@ -207,6 +219,7 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
     events,
     kv,
     records: records.store,
+    counters: counters.store,
     close() {
       clearInterval(sweep);
       return (closing ??= pool.end());

@@ -2,13 +2,14 @@
  * Redis driver (≥ 6.2 for GETDEL and exclusive XRANGE), for several gateway instances sharing state.
  * Layout under `prefix`: `s:<id>` session hash, `sidx` sorted set of session ids by lastSeenAt,
  * `ev:<sessionId>` capped stream of events, `evseq` event counter, `kv:<ns>:<key>` JSON with PX expiry; records use
- * `r:`, `rm:`, `rn:`, `rt:` and `rexp` (see redisRecords.ts).
+ * `r:`, `rm:`, `rn:`, `rt:` and `rexp` (see redisRecords.ts); counters `cb:`, `cw:` and `cs:` (see redisCounters.ts).
  * Multi-key steps are Lua scripts; the keys they derive are not declared, so this targets standalone Redis.
  */
 import { Redis } from 'ioredis';
 import type { JsonObject } from '../core/jsonrpc.js';
 import { positiveInt, ttl } from './common.js';
 import { createRedisRecords } from './redisRecords.js';
+import { createRedisCounters } from './redisCounters.js';
 import type { EventStore, KeyValueStore, SessionRecord, SessionStore, Storage } from './types.js';
 
 export interface RedisStorageOptions {
@@ -194,6 +195,7 @@ export async function createRedisStorage(opts: RedisStorageOptions): Promise<Sto
     events,
     kv,
     records: records.store,
+    counters: createRedisCounters(client, prefix),
     close() {
       clearInterval(sweep);
       closing ??= client.quit().then(

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import type { JsonObject } from '../core/jsonrpc.js';
 import { fromRow, positiveInt, toRow, ttl, type SessionRow } from './common.js';
 import { createSqliteRecords } from './sqliteRecords.js';
+import { createSqliteCounters } from './sqliteCounters.js';
 import type { EventStore, KeyValueStore, SessionStore, Storage } from './types.js';
 
 export interface SqliteStorageOptions {
@@ -41,6 +42,11 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (namespace, key, tag),
      FOREIGN KEY (namespace, key) REFERENCES records (namespace, key) ON DELETE CASCADE) WITHOUT ROWID;
    CREATE INDEX IF NOT EXISTS record_tags_lookup ON record_tags (tag, value, namespace);`,
+  // CounterStore window counters (sqliteCounters.ts): quotas, kept across restarts.
+  `CREATE TABLE IF NOT EXISTS counters (
+     namespace TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL, reset_at INTEGER NOT NULL, ok INTEGER NOT NULL,
+     PRIMARY KEY (namespace, key)) WITHOUT ROWID;
+   CREATE INDEX IF NOT EXISTS counters_reset ON counters (reset_at);`,
 ];
 
 function migrate(db: Database.Database): void {
@@ -174,12 +180,14 @@ export function createSqliteStorage(opts: SqliteStorageOptions): Storage {
   };
 
   const records = createSqliteRecords(db);
+  const counters = createSqliteCounters(db);
 
   const sweep = setInterval(() => {
     try {
       const now = Date.now();
       q.sweep.run(now);
       records.sweep(now);
+      counters.sweep(now);
     } catch {
       // Busy or closing: the next sweep retries, and reads ignore expired rows anyway.
     }
@@ -192,6 +200,7 @@ export function createSqliteStorage(opts: SqliteStorageOptions): Storage {
     events,
     kv,
     records: records.store,
+    counters: counters.store,
     async close() {
       clearInterval(sweep);
       if (db.open) db.close();

@@ -89,11 +89,54 @@ export interface RecordStore {
   consume(namespace: string, key: string, field: string, stamp: number): Promise<JsonObject | undefined>;
 }
 
+/** A token bucket: up to `capacity` tokens, refilled continuously at `refillPerSecond`. */
+export interface BucketSpec {
+  capacity: number;
+  refillPerSecond: number;
+}
+
+export interface TakeResult {
+  ok: boolean;
+  /** Whole tokens left after this take (ok) or now (refused). */
+  remaining: number;
+  /** Refused: milliseconds until the tokens asked for will be there; 0 when ok. */
+  retryAfterMs: number;
+}
+
+export interface CountResult {
+  ok: boolean;
+  /** The count after this increment (ok) or as it stands (refused). */
+  count: number;
+}
+
+/**
+ * Atomic counters for rate limits, quotas and concurrency limits. Every operation takes the caller's clock (`now`,
+ * epoch ms) so replicas and tests agree on one timeline; each is one atomic step, whoever else is counting.
+ */
+export interface CounterStore {
+  /** Token bucket: refills by the time since the last take, then takes `cost` tokens if there are that many. */
+  take(namespace: string, key: string, bucket: BucketSpec, cost: number, now: number): Promise<TakeResult>;
+  /**
+   * Window counter: adds `amount` unless the count would exceed `limit`. The counter starts over (from 0) once
+   * `resetAt` has passed; a new or restarted counter ends at the `resetAt` given.
+   */
+  increment(namespace: string, key: string, amount: number, limit: number, resetAt: number, now: number): Promise<CountResult>;
+  /** A window counter's current count (0 when absent or past its reset). */
+  count(namespace: string, key: string, now: number): Promise<number>;
+  /**
+   * Concurrency: holds one of `limit` slots under `lease` until released or until `expiresAt` (so a crashed holder
+   * frees its slot). Returns whether the slot was granted.
+   */
+  acquire(namespace: string, key: string, limit: number, lease: string, expiresAt: number, now: number): Promise<boolean>;
+  release(namespace: string, key: string, lease: string): Promise<void>;
+}
+
 export interface Storage {
   readonly driver: string;
   sessions: SessionStore;
   events: EventStore;
   kv: KeyValueStore;
   records: RecordStore;
+  counters: CounterStore;
   close(): Promise<void>;
 }

@@ -14,6 +14,10 @@ import type { Endpoint } from '../endpoint/endpoint.js';
 import type { Listener, NotificationHub } from '../endpoint/notifications.js';
 import type { SessionView } from '../pipeline/context.js';
 import type { Cancellation, CancelSignal } from '../core/cancel.js';
+import { isRevoked, readRevocations } from './sessionRevocation.js';
+
+/** How often revocations made elsewhere (CLI, other replicas) are picked up. */
+const REVOCATION_POLL_MS = 2000;
 
 export interface OutboundSink {
   /** Delivers a message to the client, returning false if there is nowhere to put it right now. */
@@ -41,6 +45,7 @@ export class LegacySession implements SessionView {
   /** Client request id → abort, so notifications/cancelled reaches the call. */
   readonly inflight = new Map<string, Cancellation>();
   private seq = 0;
+  readonly createdAt = Date.now();
   lastSeen = Date.now();
   initialized = false;
   private removeListener: () => void;
@@ -155,6 +160,7 @@ export class LegacySession implements SessionView {
 export class SessionManager {
   private readonly live = new Map<string, LegacySession>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly revocationPoll: NodeJS.Timeout;
   private reserved = 0;
 
   constructor(
@@ -166,6 +172,22 @@ export class SessionManager {
   ) {
     this.sweeper = setInterval(() => void this.sweep(), Math.min(60_000, Math.max(1000, (config.idleTimeoutSeconds * 1000) / 4)));
     this.sweeper.unref();
+    this.revocationPoll = setInterval(() => void this.applyRevocations(), REVOCATION_POLL_MS);
+    this.revocationPoll.unref();
+  }
+
+  /** Ends live sessions revoked since the last poll; a storage hiccup only delays this to the next poll. */
+  async applyRevocations(): Promise<void> {
+    if (this.live.size === 0) return;
+    let r;
+    try { r = await readRevocations(this.storage.records); } catch (e) { this.log.warn({ err: (e as Error).message }, 'cannot read session revocations'); return; }
+    if (r.sessions.size === 0 && r.principals.size === 0) return;
+    for (const s of [...this.live.values()]) {
+      if (isRevoked(r, s.id, s.principal, s.createdAt)) {
+        this.log.info({ session: s.id }, 'session revoked');
+        await this.end(s.id);
+      }
+    }
   }
 
   get size(): number { return this.live.size; }
@@ -221,6 +243,7 @@ export class SessionManager {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    clearInterval(this.revocationPoll);
     for (const id of [...this.live.keys()]) await this.end(id);
   }
 }

@@ -13,9 +13,9 @@ export function wireFactory(logger: Logger): (name: string, config: UpstreamConf
       case 'stdio':
         return new StdioWire({ name, logger: log, command: config.command, args: config.args, env: config.env, ...(config.cwd ? { cwd: config.cwd } : {}) });
       case 'http':
-        return new HttpWire({ name, logger: log, url: config.url, headers: config.headers });
+        return new HttpWire({ name, logger: log, url: config.url, headers: config.headers, ...(config.tls ? { tls: config.tls } : {}) });
       case 'sse':
-        return new SseWire({ name, logger: log, url: config.url, headers: config.headers });
+        return new SseWire({ name, logger: log, url: config.url, headers: config.headers, ...(config.tls ? { tls: config.tls } : {}) });
     }
   };
 }

@@ -10,7 +10,7 @@ import type { UpstreamConfig } from '../config/types.js';
 import { GatewayError } from '../core/errors.js';
 import { UpstreamConnection, type ServerToClientHandler, type UpstreamInfo } from './connection.js';
 import type { UpstreamWire } from './wire.js';
-import { ToolCatalog } from './toolCatalog.js';
+import { Catalog } from './catalog.js';
 import { capabilityProfile, FULL_PROFILE, type CapabilityProfile } from './capabilityProfile.js';
 
 export type Health = 'starting' | 'ready' | 'degraded' | 'down' | 'closed';
@@ -40,11 +40,26 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   private lastInfo: UpstreamInfo | undefined;
   private lastError: string | undefined;
   private closed = false;
-  readonly tools: ToolCatalog;
+  /** What each connection offers (tools, prompts, resources, templates), loaded when a request needs it. */
+  private readonly catalogs = new WeakMap<UpstreamConnection, Catalog>();
 
   constructor(readonly name: string, readonly config: UpstreamConfig, private readonly deps: UpstreamDeps) {
     super();
-    this.tools = new ToolCatalog(name, deps.logger);
+  }
+
+  /** The catalogue of a connection of this upstream (its tools, prompts, resources and templates). */
+  catalog(conn: UpstreamConnection): Catalog {
+    let c = this.catalogs.get(conn);
+    if (!c) {
+      c = new Catalog(this.name, this.deps.logger, (method, params) => conn.request(method, params), () => conn.info?.capabilities);
+      this.catalogs.set(conn, c);
+    }
+    return c;
+  }
+
+  /** A list_changed the gateway's listen stream received from a modern upstream: every connection's catalogue forgets. */
+  listChanged(method: string): void {
+    for (const c of this.all) this.catalogs.get(c)?.listChanged(method);
   }
 
   get health(): Health { return this._health; }
@@ -100,6 +115,25 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     return c;
   }
 
+  /**
+   * The connection acquire() would give for these arguments when it is connected already, without waiting (the hot
+   * path: no promise, no await); undefined when acquire() has work to do.
+   */
+  connected(sessionKey?: string, clientCapabilities?: JsonObject): UpstreamConnection | undefined {
+    if (this.closed) return undefined;
+    if (this.config.connection === 'per-session' && sessionKey !== undefined) {
+      const c = this.perSession.get(sessionKey);
+      return c?.state === 'ready' ? c : undefined;
+    }
+    const primary = this.shared;
+    if (primary?.state !== 'ready') return undefined;
+    if (primary.info?.era !== 'legacy' || this.config.transport === 'stdio' || clientCapabilities === undefined) return primary;
+    const profile = capabilityProfile(clientCapabilities);
+    if (profile.key === FULL_PROFILE.key) return primary;
+    const c = this.byProfile.get(profile.key);
+    return c?.state === 'ready' ? c : undefined;
+  }
+
   /** Ends a client session's dedicated connection. */
   async release(sessionKey: string): Promise<void> {
     const c = this.perSession.get(sessionKey);
@@ -138,13 +172,13 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     // Every connection is closed with the upstream, whichever map it was (or no longer is) in.
     this.all.add(c);
     c.on('state', (s) => { if (s === 'closed') this.all.delete(c); });
+    c.on('notification', (n) => this.catalogs.get(c)?.listChanged(n.method));
     if (!notifies) {
       // Profile connections are more sessions of the same server; the primary one reports its changes.
       c.on('state', (s) => { if (s === 'down') for (const [k, v] of this.byProfile) if (v === c) this.byProfile.delete(k); });
       return c;
     }
     c.on('notification', (n) => {
-      if (n.method === 'notifications/tools/list_changed') this.tools.forget();
       this.emit('notification', n, sessionKey);
     });
     c.on('state', (s, err) => {
@@ -185,19 +219,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (this._health === h || this._health === 'closed') return;
     this._health = h;
     this.emit('health', h);
-  }
-
-  /** Fetches every page of tools/list so the catalog knows each tool's header mirrors. */
-  async loadTools(): Promise<void> {
-    const conn = await this.acquire();
-    let cursor: string | undefined;
-    let pages = 0;
-    do {
-      const page = await conn.request('tools/list', cursor === undefined ? {} : { cursor });
-      this.tools.admit(Array.isArray(page.tools) ? page.tools : []);
-      cursor = typeof page.nextCursor === 'string' ? page.nextCursor : undefined;
-    } while (cursor !== undefined && ++pages < 100);
-    this.tools.markComplete();
   }
 
   /** Capabilities as last seen, or an empty set when the server was never reached. */

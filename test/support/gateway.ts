@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
-import { startGateway, type RunningGateway } from '../../src/gateway.js';
+import { startGateway, type GatewayOptions, type RunningGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/core/log.js';
 import { createMemoryStorage } from '../../src/storage/memory.js';
 
@@ -30,11 +30,20 @@ export function fixtureArgs(file: string, ...extra: string[]): string {
   return JSON.stringify([...TSX_IMPORT, join(ROOT, file), ...extra]);
 }
 
-export async function startTestGateway(yaml: string, env: Record<string, string> = {}): Promise<RunningGateway> {
-  const config = parseConfig(`server: { port: 0, dataDir: ${JSON.stringify(join(ROOT, 'data', 'test'))} }\n${yaml}`, {
+/** What tests of the MCP surface run under unless their YAML has a `policy:` section: everything allowed. */
+export const ALLOW_ALL_POLICY = 'policy: { rules: [{ id: tests-allow-everything, effect: allow }] }\n';
+
+/**
+ * Tests of the MCP surface run without authentication (loopback) unless their YAML configures `auth:`, and with a
+ * policy that allows everything unless it has a `policy:` section (the gateway itself denies by default).
+ */
+export async function startTestGateway(yaml: string, env: Record<string, string> = {}, opts: Partial<GatewayOptions> = {}): Promise<RunningGateway> {
+  const auth = /^auth:/m.test(yaml) ? '' : 'auth: { mode: none }\n';
+  const policy = /^policy:/m.test(yaml) ? '' : ALLOW_ALL_POLICY;
+  const config = parseConfig(`server: { port: 0, dataDir: ${JSON.stringify(join(ROOT, 'data', 'test'))} }\n${auth}${policy}${yaml}`, {
     source: 'test', env: { ...process.env, ...env } as Record<string, string>,
   });
-  return startGateway(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), storage: createMemoryStorage({ replayEvents: 256 }) });
+  return startGateway(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), storage: createMemoryStorage({ replayEvents: 256 }), ...opts });
 }
 
 /** A raw JSON-RPC POST, for tests that check exact wire behaviour. */

@@ -15,6 +15,8 @@ export const audit: NamedStage = {
       session: ctx.session?.id,
       principal: ctx.principal?.subject,
       upstream: ctx.route?.kind === 'forward' ? ctx.route.upstream.name : undefined,
+      decision: ctx.decision?.outcome,
+      rules: ctx.decision?.rules.map((r) => r.id),
       ms: Math.round((performance.now() - ctx.startedAt) * 100) / 100,
     });
     try {

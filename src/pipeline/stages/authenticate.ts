@@ -6,7 +6,9 @@
 import type { NamedStage } from '../pipeline.js';
 import type { Principal } from '../context.js';
 
-export const LOCAL_PRINCIPAL: Principal = Object.freeze({ subject: 'local', method: 'local', scopes: [], roles: [] });
+export const LOCAL_PRINCIPAL: Principal = Object.freeze({
+  subject: 'local', issuer: 'local', method: 'local', scopes: [], roles: [], groups: [], attributes: {}, key: 'local',
+});
 
 export const authenticate: NamedStage = {
   name: 'authenticate',

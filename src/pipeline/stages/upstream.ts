@@ -14,7 +14,7 @@ import { GatewayError, UpstreamRpcError } from '../../core/errors.js';
 import { ErrorCode, MRTR_METHODS, negotiateLegacy, MODERN_VERSIONS, LEGACY_VERSIONS } from '../../core/protocol.js';
 import { GATEWAY_INFO } from '../../core/mcp.js';
 import { endpointCapabilities, endpointInstructions } from '../../endpoint/capabilities.js';
-import { mergedList } from '../../endpoint/lists.js';
+import { LIST_ITEMS, mergedList } from '../../endpoint/lists.js';
 import { qualifyResult, shapeForEra } from '../../endpoint/mapResult.js';
 import { HeldCall, type HeldCallRegistry } from '../../bridge/heldCalls.js';
 import type { RequestStateCodec, StateBinding } from '../../bridge/requestState.js';
@@ -22,7 +22,8 @@ import type { UpstreamConnection } from '../../upstream/connection.js';
 import type { Upstream } from '../../upstream/upstream.js';
 import type { NamedStage } from '../pipeline.js';
 import type { NotificationHub } from '../../endpoint/notifications.js';
-import type { RequestContext } from '../context.js';
+import type { ListMethod, RequestContext } from '../context.js';
+import { connectionFor } from '../targets.js';
 import { clientSupports, logAllowed } from '../clientCapabilities.js';
 import { headersFor } from '../../endpoint/paramHeaders.js';
 import type { CancelSignal } from '../../core/cancel.js';
@@ -51,7 +52,7 @@ export function upstreamStage(deps: UpstreamStageDeps): NamedStage {
             const conn = await acquire(ctx, m);
             const params: JsonObject = cursor === undefined ? {} : { cursor };
             const page = await conn.request(r.method, params, callOptions(ctx));
-            return r.method === 'tools/list' ? admitTools(m, page, cursor) : page;
+            return filtered(ctx, m.name, r.method, r.method === 'tools/list' ? admitTools(m, conn, page, cursor) : page);
           });
           break;
         case 'broadcast':
@@ -122,10 +123,7 @@ async function warmMembers(ctx: RequestContext): Promise<void> {
 
 const WARM_MS = 5000;
 
-function acquire(ctx: RequestContext, m: Upstream): Promise<UpstreamConnection> {
-  const s = ctx.session;
-  return m.acquire(s?.id, s ? (req, signal) => s.request(req.method, req.params, signal) : undefined, ctx.clientCapabilities);
-}
+const acquire = connectionFor;
 
 function callOptions(ctx: RequestContext, onServerRequest?: (req: JsonRpcRequest, signal: CancelSignal) => Promise<JsonObject>) {
   return {
@@ -155,10 +153,10 @@ async function broadcast(ctx: RequestContext, method: string, params: JsonObject
 }
 
 async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstream, method: string, params: JsonObject): Promise<JsonObject> {
-  const conn = await acquire(ctx, up);
+  const conn = up.connected(ctx.session?.id, ctx.clientCapabilities) ?? await acquire(ctx, up);
   const upstreamEra = conn.info?.era ?? 'legacy';
   const mrtr = MRTR_METHODS.has(method);
-  const binding: StateBinding = { principal: ctx.principal?.subject ?? 'local', method, params: ctx.request.params ?? {} };
+  const binding: StateBinding = { principal: ctx.principal?.key ?? 'local', method, params: ctx.request.params ?? {} };
 
   if (ctx.era === 'modern' && mrtr && 'inputResponses' in params && !isObject(params.inputResponses)) {
     throw new GatewayError('PC_INVALID_PARAMS', 'inputResponses must be an object keyed by input request');
@@ -190,12 +188,14 @@ async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstrea
     return heldStep(ctx, deps, held, up, binding);
   }
 
+  if (ctx.listFilter && LIST_METHODS.has(method)) return listPages(ctx, up, conn, method as ListMethod, params);
+
   const relayRequests = upstreamEra === 'legacy' && ctx.channel.request
     ? (req: JsonRpcRequest, signal: CancelSignal) => ctx.channel.request!(req.method, req.params, signal)
     : undefined;
   const options = { ...callOptions(ctx, relayRequests), headers: await mirroredHeaders(up, conn, method, params) };
   let result = await conn.request(method, params, options);
-  if (method === 'tools/list') result = admitTools(up, result, typeof params.cursor === 'string' ? params.cursor : undefined);
+  if (method === 'tools/list') result = admitTools(up, conn, result, typeof params.cursor === 'string' ? params.cursor : undefined);
   if (result.resultType !== 'input_required') return result;
   if (!mrtr) throw new GatewayError('PC_INTERNAL', `${up.name} answered ${method} with input_required`);
 
@@ -206,17 +206,48 @@ async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstrea
   return fulfilForLegacyClient(ctx, deps, conn, method, params, result);
 }
 
+const LIST_METHODS = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list']);
+/** Pages a list may skip because the principal sees nothing on them, before it answers with an empty page. */
+const MAX_EMPTY_PAGES = 50;
+
+/** Only what the principal may see (the policy stage's filter), in the upstream's own names. */
+function filtered(ctx: RequestContext, server: string, method: ListMethod, page: JsonObject): JsonObject {
+  const f = ctx.listFilter;
+  if (!f) return page;
+  const key = LIST_ITEMS[method];
+  return { ...page, [key]: f(server, method, Array.isArray(page[key]) ? page[key] : []) };
+}
+
+/**
+ * A single server's list, filtered. The upstream's cursors pass through unchanged (so they stay valid); a page the
+ * principal sees nothing of is skipped rather than returned empty, so clients that stop at an empty page still
+ * see everything they may.
+ */
+async function listPages(ctx: RequestContext, up: Upstream, conn: UpstreamConnection, method: ListMethod, params: JsonObject): Promise<JsonObject> {
+  let cursor = typeof params.cursor === 'string' ? params.cursor : undefined;
+  for (let pages = 0; ; pages++) {
+    let page = await conn.request(method, cursor === undefined ? { ...params } : { ...params, cursor }, callOptions(ctx));
+    if (method === 'tools/list') page = admitTools(up, conn, page, cursor);
+    page = filtered(ctx, up.name, method, page);
+    const items = page[LIST_ITEMS[method]] as unknown[];
+    if (items.length > 0 || typeof page.nextCursor !== 'string' || pages >= MAX_EMPTY_PAGES) return page;
+    cursor = page.nextCursor;
+  }
+}
+
 /** Drops tool definitions with invalid x-mcp-header annotations and remembers the valid ones' mirrors. */
-function admitTools(up: Upstream, page: JsonObject, cursor: string | undefined): JsonObject {
-  const tools = up.tools.admit(Array.isArray(page.tools) ? page.tools : []);
-  if (cursor === undefined && typeof page.nextCursor !== 'string') up.tools.markComplete();
+function admitTools(up: Upstream, conn: UpstreamConnection, page: JsonObject, cursor: string | undefined): JsonObject {
+  const catalog = up.catalog(conn).tools;
+  const tools = catalog.admit(Array.isArray(page.tools) ? page.tools : []);
+  if (cursor === undefined && typeof page.nextCursor !== 'string') catalog.markComplete();
   return { ...page, tools };
 }
 
 /** Modern HTTP upstreams get the Mcp-Param-* headers their tool declares. */
 async function mirroredHeaders(up: Upstream, conn: UpstreamConnection, method: string, params: JsonObject): Promise<Record<string, string> | undefined> {
   if (method !== 'tools/call' || conn.info?.era !== 'modern' || up.config.transport !== 'http' || typeof params.name !== 'string') return undefined;
-  const specs = await up.tools.specsFor(params.name, () => up.loadTools());
+  const cat = up.catalog(conn);
+  const specs = await cat.tools.specsFor(params.name, () => cat.loadTools());
   return specs.length ? headersFor(specs, isObject(params.arguments) ? params.arguments : undefined) : undefined;
 }
 

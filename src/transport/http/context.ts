@@ -29,5 +29,21 @@ export function newContext(gw: Gateway, i: ContextInit): RequestContext {
     clientCapabilities: i.clientCapabilities, clientInfo: i.clientInfo, logLevel: i.logLevel, session: i.session,
     transport: i.transport, signal: i.signal, channel: i.channel, principal: i.principal, httpHeaders: i.httpHeaders,
     startedAt: performance.now(), log: gw.log, route: undefined,
+    rules: undefined, target: undefined, decision: undefined, listFilter: undefined,
   };
+}
+
+const PRINCIPAL = Symbol('portcullis.principal');
+type WithPrincipal = import('node:http').IncomingMessage & { [PRINCIPAL]?: Principal };
+
+/** The HTTP edge authenticates once per request and leaves the principal on it for the transports. */
+export function setRequestPrincipal(req: import('node:http').IncomingMessage, p: Principal): void {
+  (req as WithPrincipal)[PRINCIPAL] = p;
+}
+
+/** The authenticated principal; a request the edge did not authenticate never reaches a transport. */
+export function requestPrincipal(req: import('node:http').IncomingMessage): Principal {
+  const p = (req as WithPrincipal)[PRINCIPAL];
+  if (!p) throw new Error('request reached a transport without authentication');
+  return p;
 }

@@ -7,11 +7,12 @@ import { ErrorCode, type Era } from '../../core/protocol.js';
 /** Modern-era errors the transport spec answers with 400 Bad Request, whoever raised them. */
 const MODERN_400 = new Set<number>([ErrorCode.HeaderMismatch, ErrorCode.MissingRequiredClientCapability, ErrorCode.UnsupportedProtocolVersion]);
 
-export function toFailure(e: unknown, id: JsonRpcId | null, era: Era): { status: number; body: JsonRpcFailure } {
+export function toFailure(e: unknown, id: JsonRpcId | null, era: Era): { status: number; body: JsonRpcFailure; headers?: Readonly<Record<string, string>> | undefined } {
   if (isGatewayError(e)) {
     let status = e.http;
     if (era === 'modern' && e.rpc === ErrorCode.MethodNotFound) status = 404;
-    return { status, body: failure(id, e.rpc, e.publicMessage, e.data) };
+    // Extra headers (Retry-After of a 429 or 503) go with the status they explain.
+    return { status, body: failure(id, e.rpc, e.publicMessage, e.data), headers: e.headers };
   }
   if (e instanceof UpstreamRpcError) {
     const status = era !== 'modern' ? 200 : e.error.code === ErrorCode.MethodNotFound ? 404 : MODERN_400.has(e.error.code) ? 400 : 200;

@@ -12,9 +12,15 @@ export interface HostGuard {
   checkOrigin(origin: string | undefined): void;
 }
 
-export function createGuards(server: ServerConfig, boundPort: () => number): HostGuard {
+export function createGuards(server: ServerConfig, boundPort: () => number, publicUrl?: string): HostGuard {
   const extraHosts = new Set(server.allowedHosts.map((h) => h.toLowerCase()));
   const origins = new Set(server.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
+  // The gateway's own public address is always acceptable: its login pages post to it.
+  if (publicUrl) {
+    const u = new URL(publicUrl);
+    extraHosts.add(u.host.toLowerCase());
+    origins.add(u.origin.toLowerCase());
+  }
   const names = new Set([...LOOPBACK_HOSTS, server.host.toLowerCase()]);
 
   const hostAllowed = (hostHeader: string): boolean => {

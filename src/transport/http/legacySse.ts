@@ -11,17 +11,19 @@ import { GatewayError } from '../../core/errors.js';
 import { ErrorCode, negotiateLegacy } from '../../core/protocol.js';
 import type { Endpoint } from '../../endpoint/endpoint.js';
 import type { Gateway } from '../../gateway.js';
-import { LOCAL_PRINCIPAL } from '../../pipeline/stages/authenticate.js';
 import type { LegacySession } from '../session.js';
 import { checkLimits, parseJson, readBody } from './body.js';
 import { toFailure } from './errors.js';
-import { newContext } from './context.js';
+import { newContext, requestPrincipal } from './context.js';
+import type { Principal } from '../../pipeline/context.js';
 import { SseStream } from './sse.js';
 import { Cancellation, NEVER } from '../../core/cancel.js';
 
 interface Connection {
   stream: SseStream;
   endpoint: Endpoint;
+  /** Who opened the stream: every message POSTed to it must come from the same principal. */
+  principal: Principal;
   session: LegacySession | undefined;
 }
 
@@ -45,7 +47,7 @@ export class LegacySseTransport {
         if (c?.session) void this.gw.sessions.end(c.session.id);
       },
     });
-    this.connections.set(id, { stream, endpoint: ep, session: undefined });
+    this.connections.set(id, { stream, endpoint: ep, principal: requestPrincipal(req), session: undefined });
     res.write(`event: endpoint\ndata: ${messagesPath}?sessionId=${id}\n\n`);
   }
 
@@ -53,7 +55,8 @@ export class LegacySseTransport {
     if (req.method !== 'POST') { res.setHeader('Allow', 'POST'); throw new GatewayError('PC_METHOD_NOT_ALLOWED'); }
     const id = new URL(req.url ?? '/', 'http://x').searchParams.get('sessionId') ?? '';
     const conn = this.connections.get(id);
-    if (!conn || conn.endpoint !== ep) throw new GatewayError('PC_SESSION_UNKNOWN');
+    // Another principal's stream id answers exactly like an unknown one.
+    if (!conn || conn.endpoint !== ep || conn.principal.key !== requestPrincipal(req).key) throw new GatewayError('PC_SESSION_UNKNOWN');
     const limits = this.gw.config.limits;
     const body = parseJson(await readBody(req, limits.maxBodyBytes));
     if (Array.isArray(body)) throw new GatewayError('PC_BATCH');
@@ -85,7 +88,7 @@ export class LegacySseTransport {
     const ctx = newContext(this.gw, {
       request, endpoint: conn.endpoint, era: 'legacy', protocolVersion: s.protocolVersion,
       clientCapabilities: s.clientCapabilities, clientInfo: s.clientInfo, logLevel: s.logLevel, session: s,
-      transport: 'http+sse', signal: abort.signal, principal: LOCAL_PRINCIPAL,
+      transport: 'http+sse', signal: abort.signal, principal: conn.principal,
       channel: { notify: (n) => { sink(n); }, request: (method, params, signal) => s.request(method, params, signal, sink) },
     });
     try {
@@ -105,11 +108,11 @@ export class LegacySseTransport {
     const ctx = newContext(this.gw, {
       request, endpoint: conn.endpoint, era: 'legacy', protocolVersion: negotiateLegacy(params.protocolVersion),
       clientCapabilities: capabilities, clientInfo, logLevel: undefined, session: undefined, transport: 'http+sse',
-      signal: NEVER, principal: LOCAL_PRINCIPAL, channel: { notify: () => {} },
+      signal: NEVER, principal: conn.principal, channel: { notify: () => {} },
     });
     try {
       const result = await this.gw.run(ctx);
-      const session = await this.gw.sessions.create(conn.endpoint, LOCAL_PRINCIPAL.subject, String(result.protocolVersion), capabilities, clientInfo);
+      const session = await this.gw.sessions.create(conn.endpoint, conn.principal.key, String(result.protocolVersion), capabilities, clientInfo);
       conn.session = session;
       session.standalone = (m) => this.send(conn, m);
       this.send(conn, success(request.id, result));

@@ -10,11 +10,12 @@ import { META } from '../../core/protocol.js';
 import type { Endpoint } from '../../endpoint/endpoint.js';
 import { subscribe } from '../../endpoint/subscription.js';
 import type { Gateway } from '../../gateway.js';
+import type { Principal } from '../../pipeline/context.js';
 import { SseStream } from './sse.js';
 
-export async function openListen(gw: Gateway, res: ServerResponse, ep: Endpoint, msg: JsonRpcRequest): Promise<void> {
+export async function openListen(gw: Gateway, res: ServerResponse, ep: Endpoint, msg: JsonRpcRequest, principal: Principal): Promise<void> {
   const stream = new SseStream(res, { maxBufferedBytes: gw.config.limits.sseBufferBytes, keepAliveMs: 15_000 });
-  const sub = await subscribe(gw.hub, ep, msg.id, msg.params, (n) => { stream.send(JSON.stringify(n)); });
+  const sub = await subscribe(gw.hub, ep, msg.id, msg.params, (n) => { stream.send(JSON.stringify(n)); }, (uri) => gw.subscribable(principal, ep, uri));
   stream.send(JSON.stringify(sub.acknowledgment));
   const stop = sub.start();
   const unhook = gw.onShutdown(() => {

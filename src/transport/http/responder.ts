@@ -68,15 +68,16 @@ export class Responder {
     this.write(message);
   }
 
-  /** The final response; ends the stream. */
-  finish(message: JsonRpcMessage, httpStatus = 200): void {
+  /** The final response; ends the stream. `extraHeaders` go with a plain JSON answer (e.g. Retry-After of a 429). */
+  finish(message: JsonRpcMessage, httpStatus = 200, extraHeaders?: Readonly<Record<string, string>>): void {
     if (this.done) return;
     clearTimeout(this.streamTimer);
     if (!this.sse) {
       this.done = true;
       const body = JSON.stringify(message);
       if (this.res.destroyed) return;
-      this.res.writeHead(httpStatus, { ...this.opts.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      const headers = extraHeaders ? { ...this.opts.headers, ...extraHeaders } : this.opts.headers;
+      this.res.writeHead(httpStatus, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
       this.res.end(body);
       return;
     }

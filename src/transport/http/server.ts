@@ -7,7 +7,7 @@
  *   …/sse, …/messages            the deprecated HTTP+SSE transport beside each of the above
  *   /healthz                     liveness and upstream health (JSON)
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { failure } from '../../core/jsonrpc.js';
 import { isGatewayError } from '../../core/errors.js';
@@ -17,11 +17,17 @@ import type { Gateway } from '../../gateway.js';
 import { createGuards, isLoopbackAddress } from './guards.js';
 import { StreamableHttp, sendJson } from './streamable.js';
 import { LegacySseTransport } from './legacySse.js';
+import { createListener } from './listener.js';
+import { setRequestPrincipal } from './context.js';
+import { AUTH_SERVER_PATH, Identity } from '../../identity/identity.js';
+import { normaliseBase } from '../../identity/resourceServer/resources.js';
 
 export interface HttpServerHandle {
   url: string;
   port: number;
   server: Server;
+  /** Authentication at this edge: the resource server, and the built-in authorization server when enabled. */
+  identity: Identity;
   close(): Promise<void>;
 }
 
@@ -33,7 +39,11 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
     throw new Error(`refusing to listen on ${cfg.host} without authentication: bind to 127.0.0.1 or configure auth`);
   }
   let port = cfg.port;
-  const guards = createGuards(cfg, () => port);
+  const publicUrl = gw.config.auth.publicUrl;
+  const guards = createGuards(cfg, () => port, publicUrl);
+  // Requests can arrive between listen() and the identity being ready; they wait for it.
+  let identity: Identity | undefined;
+  let identityReady: Promise<Identity> | undefined;
   const streamable = new StreamableHttp(gw);
   const legacy = new LegacySseTransport(gw);
   const routes = new Map<string, RouteMatch>();
@@ -50,14 +60,19 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     guards.checkHost(req.headers.host);
-    guards.checkOrigin(req.headers.origin);
     const path = (req.url ?? '/').split('?', 1)[0]!;
+    const id = identity ?? await identityReady!;
+    // OAuth metadata and the authorization server's endpoints are called cross-origin by browser-based clients;
+    // they carry their own protections (CORS, CSRF tokens, PKCE), so the Origin rule below is not theirs.
+    if ((path.startsWith('/.well-known/') || path === AUTH_SERVER_PATH || path.startsWith(AUTH_SERVER_PATH + '/')) && await id.handle(req, res, path)) return;
+    guards.checkOrigin(req.headers.origin);
     if (path === '/healthz') return health(gw, res);
     const match = routes.get(path.endsWith('/') && path.length > 1 ? path.slice(0, -1) : path);
     if (!match) {
       sendJson(res, 404, failure(null, ErrorCode.InvalidRequest, `Not found: ${path}`));
       return;
     }
+    setRequestPrincipal(req, await id.authenticate(req, `${match.base}/mcp`));
     switch (match.kind) {
       case 'mcp':
         return streamable.handle(req, res, match.endpoint);
@@ -68,10 +83,11 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
     }
   };
 
-  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
+  const listener = createListener(cfg, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       if (res.headersSent) { res.destroy(); return; }
       if (isGatewayError(e)) {
+        if (e.headers) for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
         const body = failure(null, e.rpc, e.publicMessage, e.data);
         sendJson(res, e.http === 200 ? 400 : e.http, body);
         if (e.http === 413) res.once('finish', () => req.destroy());
@@ -80,7 +96,8 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
       gw.log.error({ err: (e as Error).stack }, 'unhandled HTTP error');
       sendJson(res, 500, failure(null, ErrorCode.InternalError, 'Internal error'));
     });
-  });
+  }, { log: gw.log });
+  const server = listener.server;
   server.on('clientError', (_err, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'); else socket.destroy(); });
 
   await new Promise<void>((resolve, reject) => {
@@ -89,18 +106,37 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
   });
   port = (server.address() as AddressInfo).port;
   const hostForUrl = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
-  const url = `http://${hostForUrl}:${port}`;
+  const url = `${listener.scheme}://${hostForUrl}:${port}`;
+  identityReady = Identity.create({
+    config: gw.config,
+    base: normaliseBase(publicUrl ?? url),
+    routes: [...routes.values()].filter((r) => r.kind === 'mcp').map((r) => ({ mcpPath: `${r.base}/mcp`, name: r.endpoint.name })),
+    records: gw.storage.records,
+    secret: gw.secret('auth'),
+    log: gw.log,
+  });
+  try {
+    identity = await identityReady;
+  } catch (e) {
+    server.close();
+    server.closeAllConnections();
+    listener.dispose();
+    throw e;
+  }
   return {
     url,
     port,
     server,
+    identity,
     async close() {
       legacy.close();
+      listener.dispose();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 2000).unref();
       });
+      await identity!.close();
     },
   };
 }

@@ -12,13 +12,12 @@ import { metaOf } from '../../core/mcp.js';
 import type { Endpoint } from '../../endpoint/endpoint.js';
 import type { Gateway } from '../../gateway.js';
 import type { Principal } from '../../pipeline/context.js';
-import { LOCAL_PRINCIPAL } from '../../pipeline/stages/authenticate.js';
 import type { LegacySession } from '../session.js';
 import { checkLimits, parseJson, readBody } from './body.js';
 import { toFailure } from './errors.js';
 import { Responder } from './responder.js';
 import { checkStandardHeaders } from './modernHeaders.js';
-import { newContext } from './context.js';
+import { newContext, requestPrincipal } from './context.js';
 import { SseStream } from './sse.js';
 import { StreamLog } from './streamLog.js';
 import { openListen } from './listen.js';
@@ -50,9 +49,9 @@ export class StreamableHttp {
     }
   }
 
-  /** Identity is a transport matter (tokens arrive in headers); without auth every caller is the local principal. */
-  private principal(_req: IncomingMessage): Principal {
-    return LOCAL_PRINCIPAL;
+  /** The HTTP edge authenticated the request before routing it here. */
+  private principal(req: IncomingMessage): Principal {
+    return requestPrincipal(req);
   }
 
   private async post(req: IncomingMessage, res: ServerResponse, ep: Endpoint): Promise<void> {
@@ -79,7 +78,7 @@ export class StreamableHttp {
         return await this.modern(req, res, ep, msg as JsonRpcRequest | JsonRpcNotification, bodyVersion, principal, accept.sse);
       }
       if (kind === 'request' && (msg as JsonRpcRequest).method === 'initialize') return await this.initialize(res, ep, msg as JsonRpcRequest, principal);
-      if (sessionId !== undefined) return await this.legacy(req, res, ep, msg, this.gw.sessions.get(sessionId, ep, principal.subject), accept.sse, principal);
+      if (sessionId !== undefined) return await this.legacy(req, res, ep, msg, this.gw.sessions.get(sessionId, ep, principal.key), accept.sse, principal);
       throw new GatewayError('PC_SESSION_REQUIRED');
     } catch (e) {
       // A rejection before the pipeline answered still names the request it refuses.
@@ -114,7 +113,7 @@ export class StreamableHttp {
     const logLevel = typeof meta?.[META.logLevel] === 'string' ? (meta[META.logLevel] as string) : undefined;
     if (msg.method === 'subscriptions/listen') {
       if (!sse) throw new GatewayError('PC_BAD_ACCEPT', 'subscriptions/listen answers with an event stream');
-      return openListen(this.gw, res, ep, msg);
+      return openListen(this.gw, res, ep, msg, principal);
     }
     const responder = new Responder(res, {
       acceptsSse: sse,
@@ -132,8 +131,8 @@ export class StreamableHttp {
     try {
       responder.finish(success(msg.id, await this.gw.run(ctx)));
     } catch (e) {
-      const { status, body } = toFailure(e, msg.id, 'modern');
-      responder.finish(body, status);
+      const { status, body, headers } = toFailure(e, msg.id, 'modern');
+      responder.finish(body, status, headers);
     }
   }
 
@@ -153,10 +152,10 @@ export class StreamableHttp {
     try {
       result = await this.gw.run(ctx);
     } catch (e) {
-      const { status, body } = toFailure(e, msg.id, 'legacy');
-      return sendJson(res, status, body);
+      const { status, body, headers } = toFailure(e, msg.id, 'legacy');
+      return sendJson(res, status, body, headers);
     }
-    const session = await this.gw.sessions.create(ep, principal.subject, String(result.protocolVersion), capabilities, clientInfo);
+    const session = await this.gw.sessions.create(ep, principal.key, String(result.protocolVersion), capabilities, clientInfo);
     sendJson(res, 200, success(msg.id, result), { 'Mcp-Session-Id': session.id });
   }
 
@@ -188,7 +187,7 @@ export class StreamableHttp {
       const out = await this.runLegacy(ep, session, request, principal, (n) => responder.send(n), sse ? sink : undefined);
       // A cancelled request gets no response (the client said it no longer wants one).
       if (!out) return responder.end();
-      responder.finish(out.response, responder.streaming ? 200 : out.status);
+      responder.finish(out.response, responder.streaming ? 200 : out.status, out.headers);
     } finally {
       // A streamed response stays resumable for a while after it finished.
       if (log) { const id = log.streamId; setTimeout(() => this.logs.delete(id), 60_000).unref(); }
@@ -199,7 +198,7 @@ export class StreamableHttp {
   private async runLegacy(
     ep: Endpoint, session: LegacySession, request: JsonRpcRequest, principal: Principal,
     notify: (n: JsonRpcNotification) => void, sink: ((m: JsonRpcMessage) => boolean) | undefined,
-  ): Promise<{ response: JsonRpcResponse; status: number } | undefined> {
+  ): Promise<{ response: JsonRpcResponse; status: number; headers?: Readonly<Record<string, string>> | undefined } | undefined> {
     const abort = new Cancellation();
     const key = String(request.id);
     session.inflight.set(key, abort);
@@ -213,8 +212,8 @@ export class StreamableHttp {
       return { response: success(request.id, await this.gw.run(ctx)), status: 200 };
     } catch (e) {
       if (abort.signal.aborted) return undefined;
-      const { status, body } = toFailure(e, request.id, 'legacy');
-      return { response: body, status };
+      const { status, body, headers } = toFailure(e, request.id, 'legacy');
+      return { response: body, status, headers };
     } finally {
       session.inflight.delete(key);
     }
@@ -227,7 +226,7 @@ export class StreamableHttp {
   private async batch(req: IncomingMessage, res: ServerResponse, ep: Endpoint, items: unknown[], principal: Principal, sse: boolean): Promise<void> {
     const sessionId = header(req, HEADER.sessionId);
     if (sessionId === undefined) throw new GatewayError('PC_BATCH');
-    const session = this.gw.sessions.get(sessionId, ep, principal.subject);
+    const session = this.gw.sessions.get(sessionId, ep, principal.key);
     if (session.protocolVersion !== '2025-03-26') throw new GatewayError('PC_BATCH', `protocol ${session.protocolVersion} has no batches`);
     if (items.length === 0 || items.length > this.gw.config.limits.maxArrayLength) throw new GatewayError('PC_INVALID_REQUEST', 'empty or oversized batch');
     const responses: JsonRpcResponse[] = [];
@@ -290,14 +289,14 @@ export class StreamableHttp {
       if (header(req, HEADER.protocolVersion) && eraOf(header(req, HEADER.protocolVersion)!) === 'modern') throw new GatewayError('PC_METHOD_NOT_ALLOWED');
       throw new GatewayError('PC_SESSION_REQUIRED');
     }
-    const session = this.gw.sessions.get(sessionId, ep, this.principal(req).subject);
+    const session = this.gw.sessions.get(sessionId, ep, this.principal(req).key);
     await serveGet(this.gw, this.logs, session, res, header(req, HEADER.lastEventId));
   }
 
   private async delete(req: IncomingMessage, res: ServerResponse, ep: Endpoint): Promise<void> {
     const sessionId = header(req, HEADER.sessionId);
     if (sessionId === undefined) throw new GatewayError('PC_SESSION_REQUIRED');
-    this.gw.sessions.get(sessionId, ep, this.principal(req).subject);
+    this.gw.sessions.get(sessionId, ep, this.principal(req).key);
     await this.gw.sessions.end(sessionId);
     res.writeHead(200).end();
   }

@@ -116,7 +116,7 @@ class StdioServer {
       signal: NEVER, principal: LOCAL_PRINCIPAL, channel: { notify: () => {} },
     });
     const result = await this.gw.run(ctx);
-    this.session = await this.gw.sessions.create(this.ep, LOCAL_PRINCIPAL.subject, String(result.protocolVersion), caps, info);
+    this.session = await this.gw.sessions.create(this.ep, LOCAL_PRINCIPAL.key, String(result.protocolVersion), caps, info);
     this.session.standalone = (m) => this.write(m);
     this.write(success(req.id, result));
   }
@@ -169,7 +169,7 @@ class StdioServer {
 
   /** stdio listen: notifications share the channel, so each carries the subscription id; cancel ends it. */
   private async listen(req: JsonRpcRequest): Promise<void> {
-    const sub = await subscribe(this.gw.hub, this.ep, req.id, req.params, (n) => { this.write(n); });
+    const sub = await subscribe(this.gw.hub, this.ep, req.id, req.params, (n) => { this.write(n); }, (uri) => this.gw.subscribable(LOCAL_PRINCIPAL, this.ep, uri));
     this.write(sub.acknowledgment);
     const stop = sub.start();
     this.listens.set(String(req.id), () => { stop(); this.listens.delete(String(req.id)); });

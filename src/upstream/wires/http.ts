@@ -8,6 +8,7 @@ import { isRequest, type JsonRpcId, type JsonRpcMessage } from '../../core/jsonr
 import { silentLogger, type Logger } from '../../core/log.js';
 import { HEADER, nameFieldOf } from '../../core/protocol.js';
 import type { SendOptions, UpstreamWire, WireContext } from '../wire.js';
+import type { UpstreamTlsConfig } from '../../config/types.js';
 import type { CancelSignal } from '../../core/cancel.js';
 import {
   createPool, discard, encodeHeaderValue, errorBodyOf, errText, header, mediaType, modernVersionOf,
@@ -23,6 +24,8 @@ export interface HttpWireOptions {
   headers?: Readonly<Record<string, string>>;
   logger?: Logger;
   name?: string;
+  /** Trust anchors and client certificate for an https URL (files are read when the wire is made). */
+  tls?: UpstreamTlsConfig;
   /** Cap on pooled connections (default unlimited: every open SSE response holds one). */
   connections?: number;
   /** Largest JSON body or SSE event accepted (default 16 MiB). */
@@ -67,7 +70,7 @@ export class HttpWire implements UpstreamWire {
   constructor(private readonly opts: HttpWireOptions) {
     const url = new URL(opts.url);
     this.path = url.pathname + url.search;
-    this.pool = createPool(url, opts.connections);
+    this.pool = createPool(url, opts.connections, opts.tls);
     this.base = normalizeHeaders(opts.headers);
     this.name = opts.name ?? url.host;
     this.log = (opts.logger ?? silentLogger).child({ upstream: this.name });

@@ -1,5 +1,8 @@
 /** Helpers shared by the two HTTP-based wires (Streamable HTTP and the deprecated HTTP+SSE). */
-import { Pool, type Dispatcher } from 'undici';
+import type { ConnectionOptions } from 'node:tls';
+import { buildConnector, Pool, type Dispatcher } from 'undici';
+import type { UpstreamTlsConfig } from '../../config/types.js';
+import { explainTlsError, upstreamTlsOptions } from '../../identity/tls/clientTls.js';
 import { classify, failure, isObject, type JsonRpcFailure, type JsonRpcId, type JsonRpcMessage } from '../../core/jsonrpc.js';
 import { ErrorCode, META } from '../../core/protocol.js';
 import type { TransportFailureData } from '../wire.js';
@@ -15,13 +18,36 @@ export class UpstreamHttpError extends Error {
   }
 }
 
-/** A keep-alive pool for one origin. Unlimited connections: each in-flight SSE response holds one. */
-export function createPool(url: URL, connections?: number): Pool {
+/**
+ * A keep-alive pool for one origin. Unlimited connections: each in-flight SSE response holds one.
+ * Over https, `tls` adds the upstream's trust anchors and client certificate (read now); certificates are always
+ * verified, and a refused one fails the connection with an error that says so.
+ */
+export function createPool(url: URL, connections?: number, tls?: UpstreamTlsConfig): Pool {
   return new Pool(url.origin, {
     connections: connections ?? null,
     keepAliveTimeout: 30_000,
     // Streams can stay silent for long; the caller's abort signal (request timeouts) bounds them instead.
     bodyTimeout: 0,
+    ...(url.protocol === 'https:' || tls ? { connect: tlsConnector(url, tls) } : {}),
+  });
+}
+
+function tlsConnector(url: URL, tls: UpstreamTlsConfig | undefined): buildConnector.connector {
+  let options: ConnectionOptions;
+  try {
+    if (url.protocol !== 'https:') throw new Error(`tls is configured but ${url.origin} is not an https URL`);
+    options = tls ? upstreamTlsOptions(tls) : { rejectUnauthorized: true };
+  } catch (e) {
+    // Reported by every connection attempt, so the upstream shows it as its error instead of failing the gateway.
+    const err = e as Error;
+    return (_opts, callback) => callback(err, null);
+  }
+  const connect = buildConnector(options as buildConnector.BuildOptions);
+  const servername = tls?.servername;
+  return (opts, callback) => connect(servername === undefined ? opts : { ...opts, servername }, (...args) => {
+    if (args[0]) callback(explainTlsError(args[0], servername ?? url.host), null);
+    else callback(...args);
   });
 }
 

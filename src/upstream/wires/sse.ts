@@ -6,6 +6,7 @@ import type { Pool } from 'undici';
 import { isRequest, type JsonRpcMessage } from '../../core/jsonrpc.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import type { SendOptions, UpstreamWire, WireContext } from '../wire.js';
+import type { UpstreamTlsConfig } from '../../config/types.js';
 import {
   createPool, discard, errorBodyOf, errText, linkedController, mediaType, normalizeHeaders, parseMessages, readText,
   transportFailure, UpstreamHttpError, type ResponseBody,
@@ -18,6 +19,8 @@ export interface SseWireOptions {
   headers?: Readonly<Record<string, string>>;
   logger?: Logger;
   name?: string;
+  /** Trust anchors and client certificate for an https URL (files are read when the wire is made). */
+  tls?: UpstreamTlsConfig;
   /** start(): how long to wait for the stream and its `endpoint` event (default 10 s). */
   endpointTimeoutMs?: number;
   /** Largest SSE event or error body accepted (default 16 MiB). */
@@ -47,7 +50,7 @@ export class SseWire implements UpstreamWire {
 
   constructor(private readonly opts: SseWireOptions) {
     this.url = new URL(opts.url);
-    this.pool = createPool(this.url);
+    this.pool = createPool(this.url, undefined, opts.tls);
     this.base = normalizeHeaders(opts.headers);
     this.name = opts.name ?? this.url.host;
     this.log = (opts.logger ?? silentLogger).child({ upstream: this.name });
