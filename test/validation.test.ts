@@ -35,6 +35,18 @@ describe('units', () => {
     assert.equal(local.validate!({ x: 'a' }), false);
   });
 
+  test('patterns from upstream schemas run in linear time; one RE2 cannot run makes the schema unusable', () => {
+    const v = new SchemaCache().get({ type: 'object', properties: { s: { type: 'string', pattern: '^(a+)+$' } } })!.validate!;
+    const evil = `${'a'.repeat(100_000)}!`;
+    const t = performance.now();
+    assert.equal(v({ s: evil }), false);
+    assert.ok(performance.now() - t < 2000, 'a catastrophic-backtracking pattern must not stall validation');
+    assert.equal(v({ s: 'aaa' }), true);
+    const lookahead = new SchemaCache().get({ type: 'object', properties: { s: { type: 'string', pattern: '^(?=.*x)' } } })!;
+    assert.equal(lookahead.validate, undefined);
+    assert.ok(lookahead.error);
+  });
+
   test('messages name the argument and the rule', () => {
     const v = new SchemaCache().get({ type: 'object', required: ['path'], additionalProperties: false, properties: { path: { type: 'string', pattern: '^/srv/' }, n: { type: 'integer', minimum: 0 }, tags: { type: 'array', items: { enum: ['a', 'b'] } } } })!.validate!;
     const msg = (args: unknown) => (v(args) ? 'ok' : describeErrors(v.errors, 'arguments'));

@@ -7,6 +7,7 @@
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import formats from 'ajv-formats';
+import { RE2JS } from '@bufbuild/re2';
 import { digest } from '../core/canonical.js';
 import { isObject } from '../core/jsonrpc.js';
 
@@ -16,10 +17,22 @@ export type Compiled = { readonly validate: ValidateFunction; readonly error?: u
 const MAX_CACHED = 2000;
 const MAX_MESSAGES = 5;
 
+/**
+ * `pattern` and `patternProperties` come from upstream schemas, i.e. from untrusted servers: a backtracking engine
+ * would let one pattern (`^(a+)+$`) stall the gateway on a crafted argument. RE2 (@bufbuild/re2, already here for
+ * CEL) runs in linear time; a pattern it cannot compile (backreferences, lookaround) makes the schema unusable, and
+ * the tool is refused with that reason rather than checked by a backtracking engine.
+ */
+const linearRegExp = Object.assign((pattern: string) => {
+  const re = RE2JS.compile(pattern);
+  // Ajv keys compiled patterns by toString(): it must name the pattern, or every pattern would share the first.
+  return { test: (s: string) => re.test(s), toString: () => `re2:${pattern}` };
+}, { code: 'linearRegExp' });
+
 function newAjv(): Ajv2020 {
   // strict: false — upstream schemas carry keywords of their own (x-mcp-header, examples from generators);
   // unknown keywords are ignored, never errors. No loadSchema: remote references are never fetched.
-  const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true, inlineRefs: true });
+  const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true, inlineRefs: true, code: { regExp: linearRegExp } });
   formats.default(ajv);
   return ajv;
 }
