@@ -193,6 +193,26 @@ describe('an MCP host with OAuth, through the gateway', () => {
     await client.close();
   });
 
+  test('a user the policy gives nothing on an endpoint is offered nothing to consent to, and gets no token', async () => {
+    const add = spawnSync(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'user', 'add', 'eve', '--password-stdin'], {
+      cwd: dir, env: { ...process.env, PORTCULLIS_FROM_SOURCE: '1' }, input: `${PASSWORD}\n`, encoding: 'utf8', timeout: 30_000,
+    });
+    assert.equal(add.status, 0, add.stderr);
+    const isolated = await browser.newContext();
+    try {
+      const provider = new TestOAuthProvider(cb.redirectUri);
+      const first = new Client({ name: 'e2e', version: '1' });
+      await assert.rejects(first.connect(new StreamableHTTPClientTransport(new URL(endpoint()), { authProvider: provider })), UnauthorizedError);
+      // The consent page says there is nothing to grant: no Allow button, only the way back to the application.
+      const r = await authorizeInBrowser(isolated, provider.authorizationUrl!.href, cb, { username: 'eve', password: PASSWORD, decision: 'deny' });
+      assert.ok(r.sawConsent);
+      assert.doesNotMatch(r.consentHtml ?? '', /value="allow"/);
+      assert.equal(r.callback.searchParams.get('error'), 'access_denied');
+    } finally {
+      await isolated.close();
+    }
+  });
+
   test('a token for one endpoint is refused at another', async () => {
     const provider = new TestOAuthProvider(cb.redirectUri);
     const { client } = await connect(provider);

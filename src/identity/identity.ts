@@ -39,6 +39,11 @@ export interface IdentityOptions {
   records: RecordStore;
   secret: Buffer;
   log: Logger;
+  /**
+   * Whether the policy lets this principal use anything behind the MCP route: the built-in authorization server
+   * grants an endpoint's scopes only then, so a token never carries access the policy would refuse anyway.
+   */
+  mayUse?: (principal: Principal, mcpPath: string) => boolean;
 }
 
 export class Identity {
@@ -69,6 +74,7 @@ export class Identity {
         records: o.records,
         log: o.log.child({ component: 'oauth' }),
         secret: o.secret,
+        ...(o.mayUse ? { scopesFor: scopesByPolicy(o.base + AUTH_SERVER_PATH, resources, o.mayUse) } : {}),
       });
       const as = authServer;
       const keys = new CachedKeySet(async () => (await as.publicJwks()) as never, { cooldownMs: 1000, maxAgeMs: 60_000 });
@@ -181,4 +187,18 @@ export class Identity {
   async close(): Promise<void> {
     await this.authServer?.close();
   }
+}
+
+/** The built-in server's scope decision: all requested scopes where the policy allows some use, none elsewhere. */
+function scopesByPolicy(issuer: string, resources: ResourceIndex, mayUse: (p: Principal, mcpPath: string) => boolean) {
+  return (account: { id: string; groups: readonly string[] }, resourceUri: string, requested: readonly string[]): readonly string[] => {
+    const r = resources.forUri(resourceUri);
+    if (!r) return [];
+    // The principal its token will name (tokens of the built-in server carry the account's groups as roles too).
+    const principal: Principal = {
+      subject: account.id, issuer, method: 'bearer', scopes: requested, roles: account.groups, groups: account.groups,
+      attributes: {}, key: `${issuer} ${account.id}`,
+    };
+    return mayUse(principal, r.mcpPath) ? requested : [];
+  };
 }

@@ -5,6 +5,8 @@
 export const PRM_PREFIX = '/.well-known/oauth-protected-resource';
 
 export interface ProtectedResource {
+  /** The MCP route, e.g. /servers/fs/mcp. */
+  mcpPath: string;
   /** The canonical URI, e.g. https://gw.example.com/servers/fs/mcp: the audience tokens must carry. */
   uri: string;
   /** Where its metadata document is served (absolute URL), for WWW-Authenticate. */
@@ -21,7 +23,7 @@ export class ResourceIndex {
 
   /** Registers an endpoint route by its MCP path ("/servers/fs/mcp", "/mcp"). */
   add(mcpPath: string, name: string): ProtectedResource {
-    const r: ProtectedResource = { uri: this.base + mcpPath, metadataUrl: this.base + PRM_PREFIX + mcpPath, name };
+    const r: ProtectedResource = { mcpPath, uri: this.base + mcpPath, metadataUrl: this.base + PRM_PREFIX + mcpPath, name };
     this.byMcpPath.set(mcpPath, r);
     return r;
   }
@@ -33,6 +35,10 @@ export class ResourceIndex {
   /** The resource whose metadata lives at this request path, if any. */
   forMetadataPath(path: string): ProtectedResource | undefined {
     return path.startsWith(PRM_PREFIX) ? this.byMcpPath.get(path.slice(PRM_PREFIX.length)) : undefined;
+  }
+
+  forUri(uri: string): ProtectedResource | undefined {
+    return uri.startsWith(this.base) ? this.byMcpPath.get(uri.slice(this.base.length)) : undefined;
   }
 
   all(): ProtectedResource[] {

@@ -114,6 +114,12 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
     records: gw.storage.records,
     secret: gw.secret('auth'),
     log: gw.log,
+    mayUse: (principal, mcpPath) => {
+      const ep = routes.get(mcpPath)?.endpoint;
+      if (!ep) return false;
+      const context = { time: new Date(), era: 'modern' as const, endpoint: ep.name };
+      return ep.members.some((m) => gw.rules.policy.decide(principal, 'list', { kind: 'server', server: m.name }, context).outcome !== 'deny');
+    },
   });
   try {
     identity = await identityReady;
