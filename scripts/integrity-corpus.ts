@@ -1,9 +1,9 @@
 /**
  * Measures the integrity detectors against labelled data instead of asserting they work:
- *  - the tool-drift corpus (/work/shared/data/tool-drift-corpus): every malicious twin must be blocked, every benign
+ *  - the tool-drift corpus (test/corpus/tool-drift-corpus, copied from ../shared/data): every malicious twin must be blocked, every benign
  *    twin must stay quiet (allow or monitor, never block), every "undeclared" twin must be surfaced for review
  *    (monitor) without being blocked — the README's definitions;
- *  - BIPIA indirect prompt-injection strings (/work/shared/data/bipia) inside a tool result, plain and hidden
+ *  - BIPIA indirect prompt-injection strings (test/corpus/bipia) inside a tool result, plain and hidden
  *    (Unicode tags, zero-width splitting, fullwidth and mathematical-bold letters);
  *  - false positives of the content detectors on real documentation: the README files of installed packages.
  *
@@ -20,7 +20,8 @@ import { createScanner, type Scanner } from '../src/integrity/scanner.js';
 import { admissionVerdict, type Action, type Verdict } from '../src/integrity/verdict.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const SHARED_DATA = join(ROOT, '..', 'shared', 'data');
+/** Copies of ../shared/data (see test/corpus/README.md): tests run from any checkout. */
+export const SHARED_DATA = join(ROOT, 'test', 'corpus');
 
 // ---- tool-drift corpus -------------------------------------------------------------------------------------------
 
