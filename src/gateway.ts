@@ -23,6 +23,8 @@ import { authenticate } from './pipeline/stages/authenticate.js';
 import { route } from './pipeline/stages/route.js';
 import { policyStage } from './pipeline/stages/policy.js';
 import { validateStage } from './pipeline/stages/validate.js';
+import { integrityStage } from './pipeline/stages/integrity.js';
+import { Admission } from './integrity/admission.js';
 import { approval } from './pipeline/stages/approval.js';
 import { limitsStage } from './pipeline/stages/limits.js';
 import { resultsStage } from './pipeline/stages/results.js';
@@ -64,6 +66,8 @@ export class Gateway {
   readonly codec: RequestStateCodec;
   readonly run: (ctx: RequestContext) => Promise<JsonObject>;
   readonly schemas = new SchemaCache();
+  /** Definitions checked against the operator's pins (src/integrity/admission.ts). */
+  readonly admission: Admission;
   /** Upstreams with a concurrency cap (upstreams.<name>.concurrency). */
   readonly gates = new Map<string, UpstreamGate>();
   private current: RuleSet;
@@ -98,11 +102,13 @@ export class Gateway {
     const limiter = new Limiter(storage.counters, leaseMs, (e) => log.warn({ err: (e as Error).message }, 'releasing a concurrency slot failed'));
     // The order of the architecture: transport → authentication → routing → policy → validation → approval →
     // (limits) → upstream, with the result checks where the guardrails go (between upstream and audit).
+    this.admission = new Admission({ records: storage.records, log, config: (name) => upstreams.get(name)?.config.integrity });
     const stages: readonly NamedStage[] = [
       audit,
       authenticate,
       route,
       policyStage({ rules: () => this.current }),
+      integrityStage({ admission: this.admission }),
       validateStage({ limits: config.limits, schemas: this.schemas }),
       approval,
       limitsStage({ limiter, gates: this.gates }),

@@ -66,6 +66,8 @@ describe('defaults', () => {
     assert.deepEqual(parse('# only a comment\n'), c);
   });
 
+  const INTEGRITY_DEFAULTS = { unapproved: 'block', allowTightening: false, findings: { low: 'warn', medium: 'warn', high: 'quarantine', critical: 'block' }, recheckMs: 30000 };
+
   it('fills upstream defaults per transport', () => {
     const c = parse(`${STDIO}  web:\n    transport: http\n    url: https://mcp.example.com/mcp\n`);
     assert.deepEqual(c.upstreams.fs, {
@@ -80,6 +82,7 @@ describe('defaults', () => {
       tags: [],
       tools: {},
       prompts: {},
+      integrity: INTEGRITY_DEFAULTS,
     });
     assert.deepEqual(c.upstreams.web, {
       transport: 'http',
@@ -91,6 +94,7 @@ describe('defaults', () => {
       tags: [],
       tools: {},
       prompts: {},
+      integrity: INTEGRITY_DEFAULTS,
     });
   });
 

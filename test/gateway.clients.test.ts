@@ -18,8 +18,8 @@ import type { RunningGateway } from '../src/gateway.js';
 const run = promisify(execFile);
 const upstreamYaml = `
 upstreams:
-  chaos: { transport: stdio, command: ${JSON.stringify(process.execPath)}, args: ${fixtureArgs('fixtures/chaos-server.ts')} }
-  memory: { transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(binOf('@modelcontextprotocol/server-memory'))}] }
+  chaos: { transport: stdio, command: ${JSON.stringify(process.execPath)}, args: ${fixtureArgs('fixtures/chaos-server.ts')}, integrity: { unapproved: warn } }
+  memory: { transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(binOf('@modelcontextprotocol/server-memory'))}], integrity: { unapproved: warn } }
 virtualServers:
   default: { upstreams: [chaos, memory] }
 `;

@@ -87,6 +87,9 @@ describe('upstream failures', () => {
       const before = pids().length;
       await assert.rejects(c.callTool({ name: 'crash', arguments: {} }), /unavailable|disconnected/i);
       await waitFor(() => pids().length > before);
+      // The new child is up once its handshake is done (under load a tsx child takes longer than the 800 ms timeout
+      // to start answering; a call sent before would only measure that).
+      await waitFor(() => gw.gateway.upstreams.get('chaos')!.health === 'ready');
       const after = await c.callTool({ name: 'echo', arguments: { text: 'after' } });
       assert.deepEqual(after.content, [{ type: 'text', text: 'after' }]);
     } finally { await c.close(); }

@@ -20,7 +20,7 @@ const META = (extra: Record<string, unknown> = {}) => ({
 test('modern stdio client: discover, listen, a tagged list_changed, cancel', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pc-stdio-listen-'));
   const cfg = join(dir, 'portcullis.yaml');
-  writeFileSync(cfg, `server: { dataDir: ${JSON.stringify(join(dir, 'data'))} }\nstorage: { driver: memory }\npolicy: { rules: [{ effect: allow, principals: { methods: [local] } }] }\nupstreams:\n  fx: { transport: stdio, command: ${JSON.stringify(process.execPath)}, args: ${fixtureArgs('fixtures/conformance-server/main.ts', '--stdio')} }\n`);
+  writeFileSync(cfg, `server: { dataDir: ${JSON.stringify(join(dir, 'data'))} }\nstorage: { driver: memory }\npolicy: { rules: [{ effect: allow, principals: { methods: [local] } }] }\nupstreams:\n  fx: { transport: stdio, command: ${JSON.stringify(process.execPath)}, args: ${fixtureArgs('fixtures/conformance-server/main.ts', '--stdio')}, integrity: { unapproved: warn } }\n`);
   const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'stdio', '--config', cfg, '--server', 'fx'], {
     stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, PORTCULLIS_FROM_SOURCE: '1' },
   });

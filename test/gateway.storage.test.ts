@@ -43,7 +43,7 @@ auth: { mode: none }
 ${d.yaml(dir)}
 policy: { rules: [{ effect: allow, principals: { methods: [local] } }] }
 upstreams:
-  chaos: { transport: stdio, command: ${JSON.stringify(process.execPath)}, args: ${fixtureArgs('fixtures/chaos-server.ts')} }
+  chaos: { transport: stdio, command: ${JSON.stringify(process.execPath)}, args: ${fixtureArgs('fixtures/chaos-server.ts')}, integrity: { unapproved: warn } }
 `, { source: 'test' });
       const gw = await startGateway(config, { logger: createLogger('silent') });
       try {

@@ -61,6 +61,9 @@ upstreams:
     command: ${JSON.stringify(process.execPath)}
     args: ${JSON.stringify([binOf('@modelcontextprotocol/server-everything'), 'stdio'])}
 `);
+  // Unapproved servers are blocked by default: the operator reviews and approves the upstream's definitions first.
+  const approve = spawnCli(['servers', 'approve', 'everything']);
+  assert.equal(approve.status, 0, approve.stdout + approve.stderr);
   child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'serve'], {
     cwd: dir,
     env: { ...process.env, PORTCULLIS_FROM_SOURCE: '1', NODE_EXTRA_CA_CERTS: certs.ca.cert, PORTCULLIS_LOG_LEVEL: 'warn' },

@@ -285,7 +285,7 @@ describe('stdio: a limit is a JSON-RPC error', () => {
     const config = parseConfig(`auth: { mode: none }
 storage: { driver: memory }
 ${ALLOW_ALL_POLICY}upstreams:
-  paged: { transport: stdio, command: ${JSON.stringify(process.execPath)}, args: ${fixtureArgs('fixtures/paged-server.ts')} }
+  paged: { transport: stdio, command: ${JSON.stringify(process.execPath)}, args: ${fixtureArgs('fixtures/paged-server.ts')}, integrity: { unapproved: warn } }
 rateLimits:
   - requests: 2
     perSeconds: 3600

@@ -32,7 +32,7 @@ const config = (tools: string, extra = '') => `server: { port: 0, dataDir: ${JSO
 auth: { mode: none }
 storage: { driver: memory }
 upstreams:
-  up: { transport: stdio, command: unused }
+  up: { transport: stdio, command: unused, integrity: { unapproved: warn } }
 policy:
   rules:
     - id: grant

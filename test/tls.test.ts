@@ -75,7 +75,7 @@ auth: { mode: none }
 storage: { driver: memory }
 policy: { rules: [{ id: local-allowed, effect: allow, principals: { methods: [local, mtls] } }] }
 upstreams:
-${Object.entries(ups).map(([name, u]) => `  ${name}: { transport: http, url: ${JSON.stringify(u.url)} }`).join('\n')}
+${Object.entries(ups).map(([name, u]) => `  ${name}: { transport: http, url: ${JSON.stringify(u.url)}, integrity: { unapproved: warn } }`).join('\n')}
 `;
   const config = structuredClone(parseConfig(yaml, { source: 'test' })) as GatewayConfig;
   config.server.tls = { cert: server.cert, key: server.key, clientCertificates: 'none', minVersion: 'TLSv1.2', ...tls };

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   certs: () => import('./certs.js'),
   user: () => import('./user.js'),
   policy: () => import('./policy.js'),
+  servers: () => import('./servers.js'),
 };
 
 export async function main(argv: readonly string[]): Promise<number> {

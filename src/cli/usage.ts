@@ -42,6 +42,18 @@ Development certificates for HTTPS and mutual TLS (docs/tls.md). Private keys ar
       --email ADDR    a SAN email address for the client certificate (repeatable)
   -f, --force         replace an existing server or client certificate
 `,
+  servers: `Usage: portcullis servers list [--config FILE]
+       portcullis servers diff NAME [--config FILE]
+       portcullis servers approve NAME [--config FILE]
+
+Review and approve what upstream servers offer. Each command connects to the upstreams itself and fetches their
+tools, prompts, resources and templates. "list" shows every server: approved or not, drifted items, scan findings
+and name collisions; "diff" shows one server's changes since its approval, readably; "approve" stores its current
+definitions as the approved pins. Gateways on the same storage use new pins within a second; until then, and for
+anything changed or new since, the items stay quarantined (docs/guardrails.md).
+
+  -c, --config FILE   configuration file (default: ./portcullis.yaml)
+`,
   sessions: `Usage: portcullis sessions revoke ID [--config FILE]
        portcullis sessions revoke --user WHO [--config FILE]
 
@@ -114,6 +126,7 @@ Commands:
   check    validate a configuration file
   certs    create development certificates for HTTPS and mutual TLS
   sessions revoke client sessions
+  servers  review and approve what upstream servers offer (pins)
   policy   explain a policy decision, or test a table of expected decisions
   user     manage the built-in authorization server's accounts
 

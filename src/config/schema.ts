@@ -123,6 +123,40 @@ const upstreamCommon: Record<string, SchemaNode> = {
     description: "Per prompt (the upstream's own name): tags.",
     additionalProperties: promptOverride,
   },
+  integrity: {
+    type: 'object',
+    default: {},
+    description: 'Admission of this server\'s definitions: pins approved with `portcullis servers approve`, scan findings and drift (docs/guardrails.md).',
+    additionalProperties: false,
+    properties: {
+      unapproved: {
+        type: 'string',
+        enum: ['block', 'warn'],
+        default: 'block',
+        description: 'A server with no approved pins yet: "block" hides its items and refuses their use; "warn" lets them through with a warning.',
+      },
+      allowTightening: { type: 'boolean', default: false, description: 'Let an item whose every change since its pin only tightens what it accepts pass without re-approval.' },
+      findings: {
+        type: 'object',
+        default: {},
+        description: 'What a scan finding of each severity does to the item: "block" (hidden and refused), "quarantine" (the same, until approved), "warn" (logged).',
+        additionalProperties: false,
+        properties: {
+          low: { type: 'string', enum: ['block', 'quarantine', 'warn'], default: 'warn', description: 'Low-severity findings.' },
+          medium: { type: 'string', enum: ['block', 'quarantine', 'warn'], default: 'warn', description: 'Medium-severity findings.' },
+          high: { type: 'string', enum: ['block', 'quarantine', 'warn'], default: 'quarantine', description: 'High-severity findings.' },
+          critical: { type: 'string', enum: ['block', 'quarantine', 'warn'], default: 'block', description: 'Critical findings.' },
+        },
+      },
+      recheckMs: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 86_400_000,
+        default: 30_000,
+        description: 'A tools/call whose tool list was fetched longer ago than this fetches it again first, so a definition changed without tools/list_changed is checked before a call is forwarded (0: before every call).',
+      },
+    },
+  },
   concurrency: {
     type: 'object',
     description: 'Caps the calls in flight to this upstream; further calls wait in a bounded queue, interactive ones first (see priorities).',

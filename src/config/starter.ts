@@ -68,6 +68,9 @@ upstreams:
 ${argLines([...fs.args, './sample'])}
     cwd: .          # so that ./sample is relative to this file
     description: Files in ./sample
+    # Until you approve the server ("portcullis servers approve NAME", which pins its definitions), its tools are
+    # let through with a warning; remove this line after approving to block any unapproved change.
+    integrity: { unapproved: warn }
 
   # A small knowledge graph the model can read and extend.
   memory:
@@ -80,6 +83,9 @@ ${argLines(memory.args)}
     env:
       MEMORY_FILE_PATH: \${MEMORY_FILE_PATH:-}
     description: Knowledge graph memory
+    # Until you approve the server ("portcullis servers approve NAME", which pins its definitions), its tools are
+    # let through with a warning; remove this line after approving to block any unapproved change.
+    integrity: { unapproved: warn }
 
 # Virtual servers aggregate upstreams behind one endpoint; their tools are named {upstream}__{tool}.
 virtualServers:

@@ -203,6 +203,21 @@ export interface UpstreamCommon {
   prompts: Record<string, PromptOverrideConfig>;
   /** Calls in flight to this upstream at once; more wait in a bounded queue, interactive before bulk. */
   concurrency?: UpstreamConcurrencyConfig;
+  /** Admission of the server's definitions (pins, findings, drift). */
+  integrity: UpstreamIntegrityConfig;
+}
+
+export type IntegrityAction = 'block' | 'quarantine' | 'warn';
+
+export interface UpstreamIntegrityConfig {
+  /** A server with no approved pins: hidden and refused ("block"), or let through with a warning. */
+  unapproved: 'block' | 'warn';
+  /** An item whose changes since its pin all tighten passes without re-approval. */
+  allowTightening: boolean;
+  /** What a scan finding of each severity does to its item. */
+  findings: { low: IntegrityAction; medium: IntegrityAction; high: IntegrityAction; critical: IntegrityAction };
+  /** A tools/call re-fetches a tool list older than this before it is forwarded. */
+  recheckMs: number;
 }
 
 export interface ToolOverrideConfig {

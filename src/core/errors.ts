@@ -44,6 +44,7 @@ export const ERRORS = {
   PC_INSUFFICIENT_SCOPE: { http: 403, rpc: ErrorCode.Forbidden, message: 'Forbidden: insufficient scope' },
   PC_FORBIDDEN: { http: 403, rpc: ErrorCode.Forbidden, message: 'Forbidden' },
   PC_POLICY_DENIED: { http: 200, rpc: ErrorCode.Forbidden, message: 'Denied by policy' },
+  PC_QUARANTINED: { http: 200, rpc: ErrorCode.Forbidden, message: 'Quarantined' },
   PC_APPROVAL_REQUIRED: { http: 200, rpc: ErrorCode.ApprovalRequired, message: 'Approval required' },
   PC_RATE_LIMITED: { http: 429, rpc: ErrorCode.RateLimited, message: 'Too many requests' },
   PC_QUOTA_EXCEEDED: { http: 429, rpc: ErrorCode.RateLimited, message: 'Quota exceeded' },

@@ -69,6 +69,11 @@ export class ToolCatalog {
     return this.tools.get(name);
   }
 
+  /** When the full list was last fetched (ms since the epoch; 0 when it is not complete). */
+  get fetchedAt(): number {
+    return this.complete ? this.loadedAt : 0;
+  }
+
   /** The tool if already known, without fetching. */
   peek(name: string): ToolInfo | undefined {
     return this.tools.get(name);

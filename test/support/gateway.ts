@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
+import type { GatewayConfig } from '../../src/config/types.js';
 import { startGateway, type GatewayOptions, type RunningGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/core/log.js';
 import { createMemoryStorage } from '../../src/storage/memory.js';
@@ -40,10 +41,20 @@ export const ALLOW_ALL_POLICY = 'policy: { rules: [{ id: tests-allow-everything,
 export async function startTestGateway(yaml: string, env: Record<string, string> = {}, opts: Partial<GatewayOptions> = {}): Promise<RunningGateway> {
   const auth = /^auth:/m.test(yaml) ? '' : 'auth: { mode: none }\n';
   const policy = /^policy:/m.test(yaml) ? '' : ALLOW_ALL_POLICY;
-  const config = parseConfig(`server: { port: 0, dataDir: ${JSON.stringify(join(ROOT, 'data', 'test'))} }\n${auth}${policy}${yaml}`, {
+  const parsed = parseConfig(`server: { port: 0, dataDir: ${JSON.stringify(join(ROOT, 'data', 'test'))} }\n${auth}${policy}${yaml}`, {
     source: 'test', env: { ...process.env, ...env } as Record<string, string>,
   });
+  const config = /^\s+integrity:/m.test(yaml) ? parsed : withUnapprovedWarn(parsed);
   return startGateway(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), storage: createMemoryStorage({ replayEvents: 256 }), ...opts });
+}
+
+/**
+ * Tests of the MCP surface let unapproved upstreams through with a warning (`integrity: { unapproved: warn }`)
+ * unless their YAML has an `integrity:` section of its own; the gateway itself blocks unapproved servers.
+ */
+export function withUnapprovedWarn(config: GatewayConfig): GatewayConfig {
+  const upstreams = Object.fromEntries(Object.entries(config.upstreams).map(([name, u]) => [name, { ...u, integrity: { ...u.integrity, unapproved: 'warn' as const } }]));
+  return { ...config, upstreams };
 }
 
 /** A raw JSON-RPC POST, for tests that check exact wire behaviour. */

@@ -1,0 +1,82 @@
+/**
+ * Admission end to end: an upstream must be approved before its tools are listed or called, and a tool that
+ * changes after approval (with or without tools/list_changed) is quarantined until the operator approves again.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fixtureArgs, modern, post, startTestGateway } from './support/gateway.js';
+import type { RunningGateway } from '../src/gateway.js';
+import { approveServer, fetchDefinitions, formatReview, reviewServer } from '../src/integrity/review.js';
+import { createScanner } from '../src/integrity/scanner.js';
+
+const yaml = (recheckMs: number) => `upstreams:
+  rp:
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: ${fixtureArgs('fixtures/rugpull-server.ts')}
+    integrity: { unapproved: block, recheckMs: ${recheckMs} }
+`;
+
+async function rpc(gw: RunningGateway, method: string, params: Record<string, unknown> = {}) {
+  const { body, headers } = modern(method, params);
+  return (await post(`${gw.url}/servers/rp/mcp`, body, headers)).json();
+}
+
+const toolNames = async (gw: RunningGateway) => ((await rpc(gw, 'tools/list')).result.tools as { name: string }[]).map((t) => t.name).sort();
+
+async function approve(gw: RunningGateway): Promise<string> {
+  const conn = await gw.gateway.upstreams.get('rp')!.acquire();
+  const current = await fetchDefinitions((m, p) => conn.request(m, p), conn.info?.capabilities);
+  const review = await reviewServer(gw.gateway.storage.records, createScanner(), { server: 'rp', current, others: new Map(), virtualServers: new Map() });
+  await approveServer(gw.gateway.storage.records, 'rp', current);
+  gw.gateway.admission.invalidate();
+  return formatReview(review);
+}
+
+for (const recheckMs of [0, 60_000]) {
+  describe(`admission and rug-pull quarantine (recheckMs ${recheckMs})`, () => {
+    let gw: RunningGateway;
+    before(async () => { gw = await startTestGateway(yaml(recheckMs)); });
+    after(async () => { await gw.close(); });
+
+    it('hides and refuses an unapproved server, with the command that approves it', async () => {
+      assert.deepEqual(await toolNames(gw), []);
+      const r = await rpc(gw, 'tools/call', { name: 'greet', arguments: { who: 'a' } });
+      assert.equal(r.error.message.startsWith('Quarantined'), true, JSON.stringify(r));
+      assert.match(r.error.message, /portcullis servers approve rp/);
+    });
+
+    it('lists and calls the approved tools', async () => {
+      const review = await approve(gw);
+      assert.match(review, /rp: not approved yet/);
+      assert.deepEqual(await toolNames(gw), ['flip', 'greet']);
+      assert.equal((await rpc(gw, 'tools/call', { name: 'greet', arguments: { who: 'a' } })).result.content[0].text, 'hello a');
+    });
+
+    for (const notify of [true, false]) {
+      it(`quarantines a tool changed mid-session ${notify ? 'with' : 'without'} tools/list_changed until it is approved again`, async () => {
+        await rpc(gw, 'tools/call', { name: 'flip', arguments: { notify } });
+        await new Promise((r) => setTimeout(r, 200));
+        // The call path checks the definition: refreshed on list_changed, or re-fetched when older than recheckMs
+        // (with the long recheck and no notification, the re-list below is what brings the new definition in).
+        if (!notify && recheckMs !== 0) assert.deepEqual(await toolNames(gw), ['flip']);
+        const call = await rpc(gw, 'tools/call', { name: 'greet', arguments: { who: 'a', key: 'x' } });
+        assert.equal(call.result, undefined, `the changed tool must not be called: ${JSON.stringify(call)}`);
+        assert.match(call.error.message, /^Quarantined: tool "greet"/);
+        assert.deepEqual(await toolNames(gw), ['flip']);
+        // The operator reviews the diff, then approves: the tool is back.
+        const review = await approve(gw);
+        assert.match(review, /tool greet: changed \(high\)/);
+        assert.match(review, /annotation-changed/);
+        assert.match(review, /param-added-required/);
+        assert.deepEqual(await toolNames(gw), ['flip', 'greet']);
+        const ok = await rpc(gw, 'tools/call', { name: 'greet', arguments: { who: 'a', key: 'x' } });
+        assert.match(ok.result.content[0].text, /^hello a/);
+        // Flip back (approved again) for the next case.
+        await rpc(gw, 'tools/call', { name: 'flip', arguments: { notify: true } });
+        await new Promise((r) => setTimeout(r, 200));
+        await approve(gw);
+      });
+    }
+  });
+}
