@@ -4,22 +4,12 @@
  * every server (`*` globs: global denies, approval of destructive tools, CEL on the principal). Deterministic.
  */
 import type { RuleSpec, Weekday } from '../src/policy/index.js';
+import { rng } from '../test/support/random.js';
 
 export const SERVERS = Array.from({ length: 50 }, (_, i) => `srv${i}`);
 export const VERBS = ['read', 'list', 'search', 'get', 'write', 'update', 'delete', 'create'];
 export const ROLES = Array.from({ length: 40 }, (_, i) => `role${i}`);
 
-/** Deterministic pseudo-random numbers (mulberry32), so every run measures the same policy. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 export const rand = rng(1000);
 export const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
 

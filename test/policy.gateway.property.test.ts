@@ -19,17 +19,8 @@ import { startTestGateway } from './support/gateway.js';
 import { memoryServer, memoryWires } from './support/memoryUpstream.js';
 import { listAll, principal, runAs, type Outcome } from './support/pipeline.js';
 import type { RunningGateway } from '../src/gateway.js';
+import { rng } from './support/random.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = rng(Number(process.env.PROPERTY_SEED ?? 20260728));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
 const chance = (p: number) => rand() < p;

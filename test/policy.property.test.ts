@@ -10,18 +10,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compilePolicy, type PolicyContext, type PolicyPrincipal, type PolicyResource, type RuleSpec } from '../src/policy/index.js';
+import { rng } from './support/random.js';
 
-/** mulberry32: a small seeded generator, enough for test data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SERVERS = ['alpha', 'beta', 'gamma'];
 const TOOLS = ['read_file', 'read_dir', 'write_file', 'delete_file', 'search', 'admin_reset'];

@@ -155,7 +155,8 @@ function discriminatorValues(schema: SchemaNode | undefined): string[] {
   });
 }
 
-function typeName(t: string): string {
+/** A JSON type as the user would say it. */
+export function typeName(t: string): string {
   const names: Record<string, string> = {
     integer: 'an integer',
     number: 'a number',

@@ -6,6 +6,7 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { formatPath, pointerToSegments } from '../config/paths.js';
 import { closest } from '../config/suggest.js';
+import { describe, typeName } from '../config/validate.js';
 import type { SchemaNode } from '../config/schema.js';
 import { POLICY_SCHEMA } from './configSchema.js';
 import type { PolicyIssue } from './errors.js';
@@ -100,24 +101,3 @@ function patternMessage(pattern: string, data: unknown): string {
   return `must match ${pattern} (got ${describe(data)})`;
 }
 
-/** The offending value as the user wrote it, short enough for one line. */
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'an empty value';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  const s = typeof v === 'string' ? JSON.stringify(v) : String(v);
-  return s.length > 60 ? s.slice(0, 57) + '..."' : s;
-}
-
-function typeName(t: string): string {
-  const names: Record<string, string> = {
-    integer: 'an integer',
-    number: 'a number',
-    string: 'a string',
-    boolean: 'true or false',
-    object: 'a mapping (key: value)',
-    array: 'a list',
-  };
-  return names[t] ?? t;
-}
