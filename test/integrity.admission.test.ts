@@ -1,6 +1,7 @@
 /**
  * Admission end to end: an upstream must be approved before its tools are listed or called, and a tool that
  * changes after approval (with or without tools/list_changed) is quarantined until the operator approves again.
+ * Both client eras: a stateless 2026-07-28 client, and a 2025-11-25 client in a session.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,9 +18,25 @@ const yaml = (recheckMs: number) => `upstreams:
     integrity: { unapproved: block, recheckMs: ${recheckMs} }
 `;
 
+type Era = 'modern' | 'legacy';
+/** The session of the legacy-era client (opened once per gateway). */
+const sessions = new WeakMap<RunningGateway, Record<string, string>>();
+let era: Era = 'modern';
+let seq = 10;
+
+async function openSession(gw: RunningGateway): Promise<void> {
+  const url = `${gw.url}/servers/rp/mcp`;
+  const init = await post(url, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'legacy', version: '1' } } });
+  const h = { 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
+  await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, h);
+  sessions.set(gw, h);
+}
+
 async function rpc(gw: RunningGateway, method: string, params: Record<string, unknown> = {}) {
+  const url = `${gw.url}/servers/rp/mcp`;
+  if (era === 'legacy') return (await post(url, { jsonrpc: '2.0', id: ++seq, method, params }, sessions.get(gw)!)).json();
   const { body, headers } = modern(method, params);
-  return (await post(`${gw.url}/servers/rp/mcp`, body, headers)).json();
+  return (await post(url, body, headers)).json();
 }
 
 const toolNames = async (gw: RunningGateway) => ((await rpc(gw, 'tools/list')).result.tools as { name: string }[]).map((t) => t.name).sort();
@@ -33,10 +50,14 @@ async function approve(gw: RunningGateway): Promise<string> {
   return formatReview(review);
 }
 
-for (const recheckMs of [0, 60_000]) {
-  describe(`admission and rug-pull quarantine (recheckMs ${recheckMs})`, () => {
+for (const clientEra of ['modern', 'legacy'] as const) for (const recheckMs of [0, 60_000]) {
+  describe(`admission and rug-pull quarantine (${clientEra} client, recheckMs ${recheckMs})`, () => {
     let gw: RunningGateway;
-    before(async () => { gw = await startTestGateway(yaml(recheckMs)); });
+    before(async () => {
+      era = clientEra;
+      gw = await startTestGateway(yaml(recheckMs));
+      if (clientEra === 'legacy') await openSession(gw);
+    });
     after(async () => { await gw.close(); });
 
     it('hides and refuses an unapproved server, with the command that approves it', async () => {
