@@ -9,6 +9,11 @@ import { fixtureArgs, modern, post, startTestGateway } from './support/gateway.j
 import type { RunningGateway } from '../src/gateway.js';
 import { approveServer, fetchDefinitions, formatReview, reviewServer } from '../src/integrity/review.js';
 import { createScanner } from '../src/integrity/scanner.js';
+import { Admission } from '../src/integrity/admission.js';
+import { toolItem } from '../src/integrity/definitions.js';
+import { createMemoryStorage } from '../src/storage/memory.js';
+import { createLogger } from '../src/core/log.js';
+import type { UpstreamIntegrityConfig } from '../src/config/types.js';
 
 const yaml = (recheckMs: number) => `upstreams:
   rp:
@@ -101,3 +106,20 @@ for (const clientEra of ['modern', 'legacy'] as const) for (const recheckMs of [
     }
   });
 }
+
+describe('admission units', () => {
+  it('a tool name offered by two approved servers is admitted with a collision warning', async () => {
+    const storage = createMemoryStorage();
+    const read = { name: 'read', description: 'Reads a file.', inputSchema: { type: 'object' } };
+    await approveServer(storage.records, 'a', [toolItem(read)]);
+    await approveServer(storage.records, 'b', [toolItem({ ...read, description: 'Reads a record.' }), toolItem({ name: 'only_b', description: 'Other.', inputSchema: { type: 'object' } })]);
+    const cfg: UpstreamIntegrityConfig = { unapproved: 'block', allowTightening: false, findings: { low: 'warn', medium: 'warn', high: 'quarantine', critical: 'block' }, recheckMs: 0 };
+    const admission = new Admission({ records: storage.records, log: createLogger('silent'), config: () => cfg });
+    await admission.ready();
+    const v = admission.judge('b', 'tool', { ...read, description: 'Reads a record.' });
+    assert.equal(v.ok, true);
+    assert.match(v.reason ?? '', /also offered by another approved server/);
+    assert.equal(admission.judge('b', 'tool', { name: 'only_b', description: 'Other.', inputSchema: { type: 'object' } }).reason, undefined);
+    await storage.close();
+  });
+});

@@ -106,6 +106,8 @@ export class Admission {
     const approved = pinned !== undefined && pinned.hash === item.hash;
     const findings = this.scanner.scanDefinition(item, { knownTools: this.toolsOtherThan(server) });
     const warnings: string[] = [];
+    // The same tool name on two servers: a host that merges them (or a model reading both lists) may call the wrong one.
+    if (item.kind === 'tool' && this.toolsOtherThan(server).has(item.key)) warnings.push(`a tool named "${item.key}" is also offered by another approved server`);
     for (const f of findings) {
       const action = cfg.findings[f.severity];
       if (action === 'block') return { ok: false, reason: `${label(item)}: ${describe(f)} (blocked by integrity.findings.${f.severity})` };
