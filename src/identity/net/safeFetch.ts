@@ -6,7 +6,7 @@
  * time and the size of the answer; and sends no credentials.
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { isIP, type LookupFunction } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { Agent, request } from 'undici';
 
 export interface SafeFetchOptions {
@@ -32,38 +32,30 @@ export interface SafeResponse {
   text: string;
 }
 
-/** True for addresses a public fetch must never reach. */
+/**
+ * Every range a public fetch must never reach. A BlockList also matches IPv4-mapped IPv6 in any spelling
+ * (`::ffff:127.0.0.1`, and `::ffff:7f00:1`, which is how the URL parser writes it), so no hand-made parsing.
+ */
+const NON_PUBLIC = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24],
+  ['224.0.0.0', 3],
+] as const) NON_PUBLIC.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10],
+  ['fec0::', 10], ['ff00::', 8],
+] as const) NON_PUBLIC.addSubnet(net, bits, 'ipv6');
+
+/** True for addresses a public fetch must never reach (and for anything that is not an address). */
 export function isPrivateAddress(address: string): boolean {
   const v = isIP(address);
-  if (v === 4) return isPrivateV4(address);
-  if (v === 6) {
-    const a = address.toLowerCase();
-    const mapped = /^(?:0*:)*:?ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
-    if (mapped) return isPrivateV4(mapped[1]!);
-    if (a === '::' || a === '::1') return true;
-    const first = parseInt(a.split(':')[0] || '0', 16);
-    if ((first & 0xfe00) === 0xfc00) return true; // fc00::/7 unique local
-    if ((first & 0xffc0) === 0xfe80) return true; // fe80::/10 link-local
-    if ((first & 0xff00) === 0xff00) return true; // ff00::/8 multicast
-    if (a.startsWith('64:ff9b:') || a.startsWith('2001:db8:') || a.startsWith('100::')) return true; // NAT64, docs, discard
-    return false;
-  }
-  return true; // not an address at all: refuse
-}
-
-function isPrivateV4(a: string): boolean {
-  const [p, q] = a.split('.').map(Number) as [number, number];
-  return p === 0 || p === 10 || p === 127 || p >= 224
-    || (p === 100 && q >= 64 && q <= 127) // carrier-grade NAT
-    || (p === 169 && q === 254) // link-local, cloud metadata
-    || (p === 172 && q >= 16 && q <= 31)
-    || (p === 192 && q === 168)
-    || (p === 192 && q === 0) // IETF protocol assignments
-    || (p === 198 && (q === 18 || q === 19)); // benchmarking
+  if (v === 0) return true;
+  return NON_PUBLIC.check(address, v === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** A DNS lookup that fails when any resolved address is private, so the connection can only go where we checked. */
-const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
+export const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) { callback(err, '', 0); return; }
     const list = addresses as LookupAddress[];

@@ -51,9 +51,6 @@ export function createListener(cfg: ServerConfig, handler: RequestHandler, opts:
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
   }, handler);
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
-  if (tls.clientCa && (tls.clientCertificates ?? 'none') === 'none') {
-    log.warn('server.tls.clientCa is set with clientCertificates "none": client certificates are verified when presented but not required');
-  }
   logCertificate(log, 'TLS certificate loaded', current.cert);
 
   const reload = (): void => {
