@@ -28,6 +28,11 @@ import { Admission } from './integrity/admission.js';
 import { approval } from './pipeline/stages/approval.js';
 import { limitsStage } from './pipeline/stages/limits.js';
 import { resultsStage } from './pipeline/stages/results.js';
+import { guardrailsStage } from './pipeline/stages/guardrails.js';
+import { Guardrails } from './guardrails/guardrails.js';
+import { loadCustomGuardrail } from './guardrails/custom.js';
+import type { Guardrail } from './guardrails/guardrail.js';
+import { TaintTracker } from './guardrails/taint.js';
 import { upstreamStage } from './pipeline/stages/upstream.js';
 import { RuleSet } from './pipeline/ruleSet.js';
 import { locateResource, resourceTarget, shownUri } from './pipeline/targets.js';
@@ -70,11 +75,14 @@ export class Gateway {
   readonly admission: Admission;
   /** Upstreams with a concurrency cap (upstreams.<name>.concurrency). */
   readonly gates = new Map<string, UpstreamGate>();
+  /** Content guardrails (built-in and custom) and taint tracking (src/guardrails). */
+  readonly guardrails: Guardrails;
+  readonly taint: TaintTracker;
   private current: RuleSet;
   /** The configuration the rule set in force was built from (the startup one until a reload). */
   private applied: GatewayConfig;
 
-  private constructor(readonly config: GatewayConfig, readonly storage: Storage, readonly log: Logger, createWire: GatewayOptions['createWire'] & {}, arrange?: GatewayOptions['pipeline']) {
+  private constructor(readonly config: GatewayConfig, readonly storage: Storage, readonly log: Logger, createWire: GatewayOptions['createWire'] & {}, arrange: GatewayOptions['pipeline'], custom: readonly Guardrail[]) {
     const upstreams = new Map<string, Upstream>();
     for (const [name, cfg] of Object.entries(config.upstreams)) upstreams.set(name, new Upstream(name, cfg, { logger: log, createWire }));
     this.upstreams = upstreams;
@@ -100,9 +108,11 @@ export class Gateway {
     // longest a request can take.
     const leaseMs = Math.max(60_000, ...[...upstreams.values()].map((u) => u.config.timeoutMs)) + 60_000;
     const limiter = new Limiter(storage.counters, leaseMs, (e) => log.warn({ err: (e as Error).message }, 'releasing a concurrency slot failed'));
-    // The order of the architecture: transport → authentication → routing → policy → validation → approval →
-    // (limits) → upstream, with the result checks where the guardrails go (between upstream and audit).
+    // The order of the architecture: transport → authentication → routing → policy → validation → guardrails →
+    // approval → (limits) → upstream; on the way back results are checked, then the guardrails see them.
     this.admission = new Admission({ records: storage.records, log, config: (name) => upstreams.get(name)?.config.integrity });
+    this.guardrails = new Guardrails(config.guardrails, { upstreams: config.upstreams, custom, log });
+    this.taint = new TaintTracker(storage.records, config.guardrails.taint);
     const stages: readonly NamedStage[] = [
       audit,
       authenticate,
@@ -110,6 +120,7 @@ export class Gateway {
       policyStage({ rules: () => this.current }),
       integrityStage({ admission: this.admission }),
       validateStage({ limits: config.limits, schemas: this.schemas }),
+      guardrailsStage({ guardrails: this.guardrails, taint: this.taint }),
       approval,
       limitsStage({ limiter, gates: this.gates }),
       resultsStage({ limits: config.limits, schemas: this.schemas }),
@@ -160,7 +171,8 @@ export class Gateway {
     const storage = opts.storage ?? await openStorage(config.storage, { replayEvents: config.sessions.replayEvents });
     let gw: Gateway;
     try {
-      gw = new Gateway(config, storage, opts.logger, opts.createWire ?? wireFactory(opts.logger), opts.pipeline);
+      const custom = await Promise.all(config.guardrails.custom.map(loadCustomGuardrail));
+      gw = new Gateway(config, storage, opts.logger, opts.createWire ?? wireFactory(opts.logger), opts.pipeline, custom);
     } catch (e) {
       if (!opts.storage) await storage.close();
       throw e;
@@ -202,6 +214,7 @@ export class Gateway {
     await this.held.close();
     this.hub.close();
     await Promise.allSettled([...this.upstreams.values()].map((u) => u.close()));
+    await this.guardrails.close();
     await this.storage.close();
   }
 }

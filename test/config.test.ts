@@ -61,12 +61,21 @@ describe('defaults', () => {
       rateLimits: [],
       quotas: [],
       priorities: [],
+      guardrails: {
+        results: { secrets: 'redact', personalData: 'redact', injection: 'flag' },
+        arguments: { secrets: 'block', personalData: 'warn' },
+        detectors: {},
+        taint: { action: 'approval', sinks: [], sinkTags: [], untrustedSources: [], openWorld: true, destructive: true, ttlSeconds: 86400 },
+        custom: [],
+        failClosed: true,
+        timeoutMs: 1000,
+      },
     });
     assert.equal('policy' in c, false, 'no policy section: nothing is allowed (docs/policy.md)');
     assert.deepEqual(parse('# only a comment\n'), c);
   });
 
-  const INTEGRITY_DEFAULTS = { unapproved: 'block', allowTightening: false, findings: { low: 'warn', medium: 'warn', high: 'quarantine', critical: 'block' }, recheckMs: 30000 };
+  const INTEGRITY_DEFAULTS = { unapproved: 'block', allowTightening: false, findings: { low: 'warn', medium: 'warn', high: 'quarantine', critical: 'block' }, recheckMs: 0 };
 
   it('fills upstream defaults per transport', () => {
     const c = parse(`${STDIO}  web:\n    transport: http\n    url: https://mcp.example.com/mcp\n`);
@@ -173,7 +182,7 @@ describe('validation messages', () => {
   });
 
   it('lists the allowed keys when nothing is close', () => {
-    assert.equal(issues('zzzzzz: 1')[0]?.message, 'unknown key (expected one of: server, limits, sessions, storage, auth, upstreams, virtualServers, logging, policy, rateLimits, quotas, priorities)');
+    assert.equal(issues('zzzzzz: 1')[0]?.message, 'unknown key (expected one of: server, limits, sessions, storage, auth, upstreams, virtualServers, logging, policy, rateLimits, quotas, priorities, guardrails)');
   });
 
   it('reports a bad enum with the allowed values and the value given', () => {

@@ -14,6 +14,7 @@ import { toolItem } from '../src/integrity/definitions.js';
 import { createMemoryStorage } from '../src/storage/memory.js';
 import { createLogger } from '../src/core/log.js';
 import type { UpstreamIntegrityConfig } from '../src/config/types.js';
+import { Catalog } from '../src/upstream/catalog.js';
 
 const yaml = (recheckMs: number) => `upstreams:
   rp:
@@ -121,5 +122,31 @@ describe('admission units', () => {
     assert.match(v.reason ?? '', /also offered by another approved server/);
     assert.equal(admission.judge('b', 'tool', { name: 'only_b', description: 'Other.', inputSchema: { type: 'object' } }).reason, undefined);
     await storage.close();
+  });
+
+  it('a call is checked against a tool list fetched after it arrived; concurrent calls share one fetch', async () => {
+    let lists = 0;
+    let version = 0;
+    const release: Array<() => void> = [];
+    const request = async (method: string) => {
+      assert.equal(method, 'tools/list');
+      lists++;
+      const seen = version;
+      await new Promise<void>((r) => release.push(r));
+      return { tools: [{ name: 't', description: `v${seen}`, inputSchema: { type: 'object' } }] };
+    };
+    const cat = new Catalog('up', createLogger('silent'), request, () => ({ tools: {} }));
+    const arrived = performance.now();
+    const burst = Array.from({ length: 10 }, () => cat.refreshTools(arrived));
+    assert.equal(lists, 1, 'ten calls that arrived together share one tools/list');
+    version = 1; // the upstream changes after that fetch went out
+    const late = cat.refreshTools(performance.now());
+    assert.equal(lists, 2, 'a call arriving after the fetch started gets a fetch of its own');
+    release.shift()!();
+    await Promise.all(burst);
+    assert.equal(cat.tools.peek('t')?.definition.description, 'v0');
+    release.shift()!();
+    await late;
+    assert.equal(cat.tools.peek('t')?.definition.description, 'v1', 'the late call sees the changed definition');
   });
 });

@@ -65,7 +65,7 @@ export function crossCheck(cfg: GatewayConfig): PathIssue[] {
     });
   }
 
-  issues.push(...policyIssues(cfg), ...limitIssues(cfg));
+  issues.push(...policyIssues(cfg), ...limitIssues(cfg), ...guardrailIssues(cfg));
 
   for (const [name, up] of Object.entries(cfg.upstreams)) {
     for (const [tool, o] of Object.entries(up.tools)) {
@@ -103,6 +103,30 @@ function policyIssues(cfg: GatewayConfig): PathIssue[] {
 }
 
 /** Rate limits, quotas and priorities: what they name must exist, and each must limit something. */
+function guardrailIssues(cfg: GatewayConfig): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const servers = Object.keys(cfg.upstreams);
+  const g = cfg.guardrails;
+  const names = new Map<string, number>();
+  g.custom.forEach((c, i) => {
+    const first = names.get(c.name);
+    if (first !== undefined || c.name === 'portcullis') issues.push({ segs: ['guardrails', 'custom', i, 'name'], message: first !== undefined ? `duplicate name (first used at guardrails.custom[${first}])` : '"portcullis" names the built-in guardrail' });
+    names.set(c.name, i);
+  });
+  // A sink or source pattern that matches no server is a typo that would leave a flow unguarded.
+  for (const key of ['sinks', 'untrustedSources'] as const) {
+    g.taint[key].forEach((t, i) => {
+      const parts = splitTarget(t);
+      if (!parts) return;
+      const glob = nameGlob(parts[0]);
+      if (servers.some((s) => glob.test(s))) return;
+      const guess = glob.literal !== undefined ? closest(parts[0], servers) : undefined;
+      issues.push({ segs: ['guardrails', 'taint', key, i], message: `${glob.literal !== undefined ? 'unknown server' : 'pattern matches no server'} "${parts[0]}"${guess ? ` (did you mean "${guess}"?)` : ''}` });
+    });
+  }
+  return issues;
+}
+
 function limitIssues(cfg: GatewayConfig): PathIssue[] {
   const issues: PathIssue[] = [];
   const servers = Object.keys(cfg.upstreams);

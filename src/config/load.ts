@@ -103,6 +103,8 @@ function resolvePaths(cfg: GatewayConfig, baseDir: string): void {
       for (const k of ['ca', 'cert', 'key'] as const) if (up.tls[k] !== undefined) up.tls[k] = resolve(baseDir, up.tls[k]);
     }
   }
+  // A custom guardrail named by path ("./dlp.mjs") is found next to the config; a bare name is a package.
+  for (const g of cfg.guardrails.custom) if (g.module.startsWith('.') || g.module.startsWith('/')) g.module = resolve(baseDir, g.module);
 }
 
 /** Creates intermediate mappings, so an override works on a file that lacks the section. */

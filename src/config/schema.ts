@@ -6,6 +6,7 @@
  */
 
 import { POLICY_SCHEMA, PRINCIPAL_MATCH_SCHEMA } from '../policy/configSchema.js';
+import { GUARDRAILS_SCHEMA, UPSTREAM_GUARDRAILS_SCHEMA } from '../guardrails/config.js';
 
 /** The subset of JSON Schema this file uses; enough for the validator, the docs generator and editors. */
 export interface SchemaNode {
@@ -152,11 +153,12 @@ const upstreamCommon: Record<string, SchemaNode> = {
         type: 'integer',
         minimum: 0,
         maximum: 86_400_000,
-        default: 30_000,
-        description: 'A tools/call whose tool list was fetched longer ago than this fetches it again first, so a definition changed without tools/list_changed is checked before a call is forwarded (0: before every call).',
+        default: 0,
+        description: 'How old the tool list a tools/call is checked against may be. 0 (the default): every call is checked against a tools/list fetched after it arrived (concurrent calls share one fetch), so a definition changed without tools/list_changed is caught before it is ever called. A larger value saves that round trip and leaves a window of that many milliseconds.',
       },
     },
   },
+  guardrails: UPSTREAM_GUARDRAILS_SCHEMA,
   concurrency: {
     type: 'object',
     description: 'Caps the calls in flight to this upstream; further calls wait in a bounded queue, interactive ones first (see priorities).',
@@ -673,6 +675,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
         },
       },
     },
+    guardrails: GUARDRAILS_SCHEMA,
   },
   $defs: { stdioUpstream, httpUpstream, sseUpstream, principalMatch: PRINCIPAL_MATCH_SCHEMA },
 };

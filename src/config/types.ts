@@ -1,4 +1,5 @@
 import type { PolicyDocument, PrincipalMatchSpec } from '../policy/configSchema.js';
+import type { GuardrailsConfig, UpstreamGuardrailsConfig } from '../guardrails/config.js';
 
 /**
  * The effective configuration, after YAML parsing, ${ENV} interpolation, schema validation and defaults.
@@ -19,6 +20,8 @@ export interface GatewayConfig {
   rateLimits: RateLimitConfig[];
   quotas: QuotaConfig[];
   priorities: PriorityConfig[];
+  /** Content guardrails and taint tracking (src/guardrails/config.ts). */
+  guardrails: GuardrailsConfig;
 }
 
 export interface ServerConfig {
@@ -205,6 +208,8 @@ export interface UpstreamCommon {
   concurrency?: UpstreamConcurrencyConfig;
   /** Admission of the server's definitions (pins, findings, drift). */
   integrity: UpstreamIntegrityConfig;
+  /** This server's content guardrails over the top-level ones. */
+  guardrails?: UpstreamGuardrailsConfig;
 }
 
 export type IntegrityAction = 'block' | 'quarantine' | 'warn';
@@ -216,7 +221,7 @@ export interface UpstreamIntegrityConfig {
   allowTightening: boolean;
   /** What a scan finding of each severity does to its item. */
   findings: { low: IntegrityAction; medium: IntegrityAction; high: IntegrityAction; critical: IntegrityAction };
-  /** A tools/call re-fetches a tool list older than this before it is forwarded. */
+  /** A tools/call is checked against a tool list no older than this (0: fetched after the call arrived). */
   recheckMs: number;
 }
 

@@ -49,6 +49,7 @@ export const ERRORS = {
   PC_RATE_LIMITED: { http: 429, rpc: ErrorCode.RateLimited, message: 'Too many requests' },
   PC_QUOTA_EXCEEDED: { http: 429, rpc: ErrorCode.RateLimited, message: 'Quota exceeded' },
   PC_UPSTREAM_BUSY: { http: 503, rpc: ErrorCode.UpstreamBusy, message: 'Upstream busy' },
+  PC_GUARDRAIL_BLOCKED: { http: 200, rpc: ErrorCode.Forbidden, message: 'Blocked by a guardrail' },
   PC_RESULT_REJECTED: { http: 200, rpc: ErrorCode.InternalError, message: 'Upstream result rejected' },
   PC_INTERNAL: { http: 500, rpc: ErrorCode.InternalError, message: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -13,6 +13,7 @@ import type { CancelSignal } from '../core/cancel.js';
 import type { Action, Decision, PolicyResource } from '../policy/index.js';
 import type { ToolInfo } from '../upstream/toolCatalog.js';
 import type { RuleSet } from './ruleSet.js';
+import type { ReportedFinding } from '../guardrails/guardrail.js';
 
 export interface Principal {
   /** Subject identifier, unique within its issuer. */
@@ -108,6 +109,8 @@ export interface RequestContext {
   decision: Decision | undefined;
   /** Set by the policy stage for list methods; the upstream stage applies it to every page. */
   listFilter: ListFilter | undefined;
+  /** What the guardrails found in this request's arguments and result (for the audit log). */
+  findings?: (ReportedFinding & { direction: 'argument' | 'result' })[] | undefined;
 }
 
 /** A stage does its part and calls next() to continue; what it returns is the result sent to the client. */

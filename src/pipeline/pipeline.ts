@@ -7,9 +7,12 @@
  *   → route          resolves which upstream(s) serve the request and translates namespaced names
  *   → policy         decides the use with the rule set in force (allow, deny, approval); filters lists
  *   → validate       arguments against the tool's schemas and size limits; Mcp-Param-* mirrors
+ *   → guardrails     outbound arguments scanned (secrets, personal data; refuse or redact); a tainted session calling
+ *                    a sink needs approval; on the way back the result is scanned (redact, flag, wrap, withhold) and
+ *                    what reached the client taints the session
  *   → approval       a use the policy allows only with approval is refused until approvals exist
  *   → limits         rate limits, concurrency limits, quotas; the upstream's concurrency cap and priority queue
- *   → results        results against limits.maxResultBytes and the tool's outputSchema (where guardrails go)
+ *   → results        results against limits.maxResultBytes and the tool's outputSchema, before the guardrails see them
  *   → upstream       calls the upstream(s), bridges eras (MRTR ⇄ server-to-client requests), maps results
  *
  * Credentials will slot in between limits and upstream. Every rejection names the stage that made it

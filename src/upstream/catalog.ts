@@ -28,6 +28,24 @@ export class Catalog {
     this.templates = new ItemCatalog(() => this.listAll('resources/templates/list', 'resourceTemplates', 'resources'), (t) => t.uriTemplate);
   }
 
+  private toolsInFlight: { startedAt: number; done: Promise<void> } | undefined;
+
+  /**
+   * Loads the tool list from a fetch that started no earlier than `since` (a performance.now() time): callers that
+   * arrive while such a fetch is under way share it, so a burst of calls costs one tools/list, yet no caller is
+   * answered from a list fetched before it arrived.
+   */
+  refreshTools(since: number): Promise<void> {
+    const f = this.toolsInFlight;
+    if (f && f.startedAt >= since) return f.done;
+    const startedAt = performance.now();
+    const done: Promise<void> = this.loadTools().finally(() => {
+      if (this.toolsInFlight?.done === done) this.toolsInFlight = undefined;
+    });
+    this.toolsInFlight = { startedAt, done };
+    return done;
+  }
+
   /** Fetches every page of tools/list into the tool catalogue. */
   async loadTools(): Promise<void> {
     let cursor: string | undefined;

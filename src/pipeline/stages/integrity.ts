@@ -74,8 +74,10 @@ function refuse(v: ItemVerdict): void {
 async function freshTool(ctx: RequestContext, up: Upstream, name: string) {
   const conn = up.connected(ctx.session?.id, ctx.clientCapabilities) ?? (await connectionFor(ctx, up));
   const cat = up.catalog(conn);
-  const recheck = up.config.integrity?.recheckMs ?? 30_000;
-  if (Date.now() - cat.tools.fetchedAt >= recheck) await cat.loadTools();
+  const recheck = up.config.integrity?.recheckMs ?? 0;
+  // recheckMs 0: the definition comes from a tools/list fetched after this call arrived (shared by concurrent calls).
+  if (recheck === 0) await cat.refreshTools(ctx.startedAt);
+  else if (Date.now() - cat.tools.fetchedAt >= recheck) await cat.refreshTools(-Infinity);
   return cat.tools.peek(name);
 }
 
