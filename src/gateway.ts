@@ -18,14 +18,17 @@ import { RequestStateCodec, generateStateKey } from './bridge/requestState.js';
 import { HeldCallRegistry } from './bridge/heldCalls.js';
 import { compose, type NamedStage } from './pipeline/pipeline.js';
 import type { Principal, RequestContext } from './pipeline/context.js';
-import { audit } from './pipeline/stages/audit.js';
+import { auditStage } from './pipeline/stages/audit.js';
+import type { AuditLog } from './audit/log.js';
+import { openAuditLog } from './audit/open.js';
 import { authenticate } from './pipeline/stages/authenticate.js';
 import { route } from './pipeline/stages/route.js';
 import { policyStage } from './pipeline/stages/policy.js';
 import { validateStage } from './pipeline/stages/validate.js';
 import { integrityStage } from './pipeline/stages/integrity.js';
 import { Admission } from './integrity/admission.js';
-import { approval } from './pipeline/stages/approval.js';
+import { approvalStage } from './pipeline/stages/approval.js';
+import { Approvals } from './approvals/approvals.js';
 import { limitsStage } from './pipeline/stages/limits.js';
 import { resultsStage } from './pipeline/stages/results.js';
 import { guardrailsStage } from './pipeline/stages/guardrails.js';
@@ -42,6 +45,8 @@ import { UpstreamGate } from './limits/upstreamGate.js';
 import { reloadableChanged, restartNeeded } from './config/reload.js';
 import { SessionManager } from './transport/session.js';
 import { startHttpServer, type HttpServerHandle } from './transport/http/server.js';
+import { ResolvedSecrets, vaultFor } from './vault/resolve.js';
+import { AttestationService, type AttestationDeps } from './attestation/service.js';
 
 export interface GatewayOptions {
   logger: Logger;
@@ -50,6 +55,10 @@ export interface GatewayOptions {
   createWire?: (name: string, config: UpstreamConfig) => UpstreamWire;
   /** Tests and benchmarks only: rearrange the pipeline (e.g. leave a stage out to measure what it costs). */
   pipeline?: (stages: readonly NamedStage[]) => readonly NamedStage[];
+  /** Tests and benchmarks: this audit log instead of the configured one (the gateway closes it). */
+  audit?: AuditLog;
+  /** Tests only: where attestation measures code, finds configfs-tsm, keeps its key. */
+  attestation?: Pick<AttestationDeps, 'code' | 'detect' | 'keyStore'>;
 }
 
 /** What a reload did. */
@@ -75,9 +84,17 @@ export class Gateway {
   readonly admission: Admission;
   /** Upstreams with a concurrency cap (upstreams.<name>.concurrency). */
   readonly gates = new Map<string, UpstreamGate>();
+  /** The tamper-evident audit log (src/audit); undefined when audit.enabled is false. Set by create(). */
+  audit: AuditLog | undefined;
+  /** The attestation document's source (src/attestation); set by startGateway when attestation is enabled. */
+  attestation: AttestationService | undefined;
   /** Content guardrails (built-in and custom) and taint tracking (src/guardrails). */
   readonly guardrails: Guardrails;
   readonly taint: TaintTracker;
+  /** Calls parked for a human approval (src/approvals). */
+  readonly approvals: Approvals;
+  /** Values of the configuration's ${secret:NAME} references (src/vault); only wires and the identity layer see them. */
+  vaultSecrets = ResolvedSecrets.none;
   private current: RuleSet;
   /** The configuration the rule set in force was built from (the startup one until a reload). */
   private applied: GatewayConfig;
@@ -113,18 +130,19 @@ export class Gateway {
     this.admission = new Admission({ records: storage.records, log, config: (name) => upstreams.get(name)?.config.integrity });
     this.guardrails = new Guardrails(config.guardrails, { upstreams: config.upstreams, custom, log });
     this.taint = new TaintTracker(storage.records, config.guardrails.taint);
+    this.approvals = new Approvals(storage.records, config.approvals, log);
     const stages: readonly NamedStage[] = [
-      audit,
+      auditStage({ audit: () => this.audit }),
       authenticate,
       route,
       policyStage({ rules: () => this.current }),
       integrityStage({ admission: this.admission }),
       validateStage({ limits: config.limits, schemas: this.schemas }),
       guardrailsStage({ guardrails: this.guardrails, taint: this.taint }),
-      approval,
+      approvalStage({ approvals: this.approvals, codec: this.codec }),
       limitsStage({ limiter, gates: this.gates }),
       resultsStage({ limits: config.limits, schemas: this.schemas }),
-      upstreamStage({ codec: this.codec, held: this.held, hub: this.hub }),
+      upstreamStage({ codec: this.codec, held: this.held, hub: this.hub, discoverMeta: () => this.attestation?.discoverMeta() }),
     ];
     this.run = compose(arrange ? arrange(stages) : stages);
   }
@@ -132,6 +150,11 @@ export class Gateway {
   /** The rule set (policy, limits, item attributes) new requests are decided with. */
   get rules(): RuleSet {
     return this.current;
+  }
+
+  /** The configuration in force: the startup one, or the last one a reload applied. */
+  get appliedConfig(): GatewayConfig {
+    return this.applied;
   }
 
   /**
@@ -148,7 +171,32 @@ export class Gateway {
       this.applied = next;
       this.hub.listChanged();
     }
+    // Not awaited: a reload is synchronous; a failed append is logged by the audit log.
+    this.audit?.append({
+      type: 'admin.config.reload', principal: 'local', outcome: 'ok',
+      detail: { generation: this.current.generation, changed, restartNeeded: restart },
+    }).catch(() => {});
     return { generation: this.current.generation, changed, restartNeeded: restart };
+  }
+
+  /**
+   * Re-reads the vault for a reload: every secret `next` refers to must resolve (else a ConfigError, and the reload
+   * is rejected); secrets only the running upstreams still use are refreshed when they can be, kept otherwise.
+   * New upstream connections use the new values.
+   */
+  async refreshSecrets(next: GatewayConfig): Promise<void> {
+    const vault = () => vaultFor(this.config, this.storage.records);
+    const required = await ResolvedSecrets.resolve(next, vault);
+    const running = await ResolvedSecrets.resolve(this.config, vault).catch((e: Error) => {
+      this.log.warn({ reason: e.message }, 'a secret the running upstreams use could not be re-read; they keep the value read before');
+      return ResolvedSecrets.none;
+    });
+    this.vaultSecrets = this.vaultSecrets.merge(running).merge(required);
+  }
+
+  /** The configuration the identity layer is built from: the authorization server's client secrets filled in. */
+  identityConfig(): GatewayConfig {
+    return this.vaultSecrets.fillAuth(this.config);
   }
 
   /**
@@ -172,9 +220,19 @@ export class Gateway {
     let gw: Gateway;
     try {
       const custom = await Promise.all(config.guardrails.custom.map(loadCustomGuardrail));
-      gw = new Gateway(config, storage, opts.logger, opts.createWire ?? wireFactory(opts.logger), opts.pipeline, custom);
+      // Read once here, before anything connects (and again on reload); the configuration keeps the references.
+      const secrets = await ResolvedSecrets.resolve(config, () => vaultFor(config, storage.records));
+      const wires = opts.createWire ?? wireFactory(opts.logger);
+      gw = new Gateway(config, storage, opts.logger, (name, cfg) => wires(name, gw.vaultSecrets.fillUpstream(cfg)), opts.pipeline, custom);
+      gw.vaultSecrets = secrets;
     } catch (e) {
       if (!opts.storage) await storage.close();
+      throw e;
+    }
+    try {
+      gw.audit = opts.audit ?? await openAuditLog(config, opts.logger, { storageDriver: storage.driver });
+    } catch (e) {
+      await gw.close();
       throw e;
     }
     // Upstreams connect in the background: a slow or broken server never delays or fails the gateway's start.
@@ -214,6 +272,7 @@ export class Gateway {
     await this.held.close();
     this.hub.close();
     await Promise.allSettled([...this.upstreams.values()].map((u) => u.close()));
+    await this.audit?.close();
     await this.guardrails.close();
     await this.storage.close();
   }
@@ -242,7 +301,19 @@ export interface RunningGateway {
 /** Starts the gateway and its HTTP listener; what `portcullis serve` runs. */
 export async function startGateway(config: GatewayConfig, opts: GatewayOptions): Promise<RunningGateway> {
   const gateway = await Gateway.create(config, opts);
+  if (config.attestation?.enabled) {
+    try {
+      gateway.attestation = await AttestationService.create({
+        config: () => gateway.appliedConfig, records: gateway.storage.records, storageDriver: gateway.storage.driver,
+        endpoints: gateway.endpoints, admission: gateway.admission, log: gateway.log, ...opts.attestation,
+      });
+    } catch (e) {
+      await gateway.close();
+      throw e;
+    }
+  }
   const http = await startHttpServer(gateway);
+  gateway.attestation?.setBaseUrl(config.auth.publicUrl ?? http.url);
   return {
     url: http.url,
     gateway,

@@ -42,6 +42,7 @@ describe('defaults', () => {
         postgres: { connectionString: 'postgres://127.0.0.1:5432/portcullis', schema: 'portcullis' },
         redis: { url: 'redis://127.0.0.1:6379', prefix: 'portcullis:' },
       },
+      audit: { enabled: true, driver: 'storage', content: 'hashes', checkpointRecords: 1000, checkpointSeconds: 60, retentionDays: 0, maxRecordBytes: 65536 },
       auth: {
         mode: 'oauth',
         requiredScopes: ['mcp'],
@@ -57,6 +58,7 @@ describe('defaults', () => {
       },
       upstreams: {},
       virtualServers: {},
+      attestation: { enabled: true, provider: 'auto', dstackSocket: '/var/run/dstack.sock', expect: { acceptTcbStatus: ['UpToDate'] } },
       logging: { level: 'info' },
       rateLimits: [],
       quotas: [],
@@ -70,6 +72,8 @@ describe('defaults', () => {
         failClosed: true,
         timeoutMs: 1000,
       },
+      approvals: { enabled: true, approverRoles: ['approver'], required: 1, fourEyes: true, timeoutSeconds: 900, waitSeconds: 20, retentionDays: 30 },
+      vault: {},
     });
     assert.equal('policy' in c, false, 'no policy section: nothing is allowed (docs/policy.md)');
     assert.deepEqual(parse('# only a comment\n'), c);
@@ -182,7 +186,7 @@ describe('validation messages', () => {
   });
 
   it('lists the allowed keys when nothing is close', () => {
-    assert.equal(issues('zzzzzz: 1')[0]?.message, 'unknown key (expected one of: server, limits, sessions, storage, auth, upstreams, virtualServers, logging, policy, rateLimits, quotas, priorities, guardrails)');
+    assert.equal(issues('zzzzzz: 1')[0]?.message, 'unknown key (expected one of: server, limits, sessions, storage, audit, auth, upstreams, virtualServers, attestation, vault, logging, policy, rateLimits, quotas, priorities, guardrails, approvals)');
   });
 
   it('reports a bad enum with the allowed values and the value given', () => {

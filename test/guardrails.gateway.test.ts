@@ -69,7 +69,8 @@ for (const era of ['legacy', 'modern'] as const) {
     let gw: RunningGateway;
     let c: Awaited<ReturnType<typeof clientOf>>;
     before(async () => {
-      gw = await startTestGateway('upstreams:\n  mail: { transport: stdio, command: unused }\n', {}, { createWire: memoryWires({ mail }) });
+      // Approvals off: a held call is refused at once (test/approvals.test.ts waits for and grants one).
+      gw = await startTestGateway('approvals: { enabled: false }\nupstreams:\n  mail: { transport: stdio, command: unused }\n', {}, { createWire: memoryWires({ mail }) });
       c = await clientOf(gw, era);
     });
     after(async () => { await gw?.close(); });
@@ -211,6 +212,7 @@ describe('official filesystem server through the gateway, SDK client', () => {
   let gw: RunningGateway;
   before(async () => {
     gw = await startTestGateway(`
+approvals: { enabled: false }
 upstreams:
   fs:
     transport: stdio

@@ -44,7 +44,9 @@ const servers = {
   b: memoryServer({ tools: toolsB, prompts, resources, resourceTemplates: templates, pageSize: 3 }),
 };
 
-const BASE = `upstreams:
+// The policy's decisions are what is tested: an approval outcome is refused at once instead of waiting.
+const BASE = `approvals: { enabled: false }
+upstreams:
   a: { transport: stdio, command: unused, tags: [alpha], tools: { write_x1: { tags: [sensitive] }, read_x4: { annotations: { readOnlyHint: false } } } }
   b: { transport: stdio, command: unused }
 virtualServers:

@@ -19,13 +19,18 @@ export interface StateBinding {
 }
 
 export interface SealedPayload extends JsonObject {
-  /** What the state continues: an upstream's own state ("pass") or a call the gateway holds open ("bridge"). */
-  kind: 'pass' | 'bridge';
+  /**
+   * What the state continues: an upstream's own state ("pass"), a call the gateway holds open ("bridge"), or a call
+   * waiting for a human approval ("approval").
+   */
+  kind: 'pass' | 'bridge' | 'approval';
   upstream: string;
   /** pass: the upstream's requestState, if it sent one. */
   upstreamState?: string;
   /** bridge: the id of the held call. */
   bridgeId?: string;
+  /** approval: the id of the pending approval. */
+  approvalId?: string;
 }
 
 export class RequestStateCodec {

@@ -14,10 +14,15 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   init: () => import('./init.js'),
   check: () => import('./check.js'),
   sessions: () => import('./sessions.js'),
+  approvals: () => import('./approvals.js'),
   certs: () => import('./certs.js'),
   user: () => import('./user.js'),
   policy: () => import('./policy.js'),
   servers: () => import('./servers.js'),
+  audit: () => import('./audit.js'),
+  measure: () => import('./measure.js'),
+  attest: () => import('./attest.js'),
+  vault: () => import('./vault.js'),
 };
 
 export async function main(argv: readonly string[]): Promise<number> {

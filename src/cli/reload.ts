@@ -27,6 +27,8 @@ export function reloadOnChange(path: string, gw: Gateway, log: Logger, opts: Rel
       let outcome: ReloadOutcome | Error;
       try {
         const next = await loadConfigFile(path, { overrides: opts.overrides ?? [] });
+        // Secret references are read from the vault again: a missing one rejects the reload like any invalid file.
+        await gw.refreshSecrets(next);
         outcome = gw.reload(next);
         if (outcome.changed) log.info({ trigger, generation: outcome.generation }, 'configuration reloaded: the new policy and limits are in force');
         else log.info({ trigger }, 'configuration reloaded: no policy or limit changed');

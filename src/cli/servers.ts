@@ -11,6 +11,7 @@ import { createScanner } from '../integrity/scanner.js';
 import { approveServer, fetchDefinitions, formatReview, reviewServer, type Review } from '../integrity/review.js';
 import type { DefinitionItem } from '../integrity/definitions.js';
 import { openStorage } from '../storage/index.js';
+import { openAdminAudit } from '../audit/admin.js';
 import type { Storage } from '../storage/types.js';
 import { wireFactory } from '../upstream/createWire.js';
 import { Upstream } from '../upstream/upstream.js';
@@ -38,7 +39,13 @@ export async function run(args: string[]): Promise<number> {
     if (action !== 'approve') return 0;
     const r = reviews[0]!;
     if ('error' in r) return 1;
-    await approveServer(storage.records, r.server, r.current, process.env.USER);
+    const audit = await openAdminAudit(config);
+    try {
+      await approveServer(storage.records, r.server, r.current, process.env.USER);
+      await audit.record('servers.approve', { server: r.server, items: r.current.length });
+    } finally {
+      await audit.close();
+    }
     process.stdout.write(`approved ${r.server}: ${r.current.length} items pinned\n`);
     return 0;
   } finally {
@@ -51,8 +58,9 @@ type Outcome = { server: string; review: Review; current: DefinitionItem[] } | {
 /** Reviews these servers; the tool names of every upstream are fetched for collisions and shadowing. */
 export async function reviewServers(config: GatewayConfig, storage: Storage, log: Logger, servers: readonly string[]): Promise<Outcome[]> {
   const fetched = new Map<string, DefinitionItem[] | string>();
+  const createWire = wireFactory(log);
   await Promise.all(Object.entries(config.upstreams).map(async ([n, cfg]) => {
-    const up = new Upstream(n, cfg, { logger: log, createWire: wireFactory(log) });
+    const up = new Upstream(n, cfg, { logger: log, createWire });
     try {
       const conn = await up.acquire();
       fetched.set(n, await fetchDefinitions((m, p) => conn.request(m, p), conn.info?.capabilities));

@@ -54,6 +54,24 @@ anything changed or new since, the items stay quarantined (docs/guardrails.md).
 
   -c, --config FILE   configuration file (default: ./portcullis.yaml)
 `,
+  approvals: `Usage: portcullis approvals list [--all | --status S] [--json] [--config FILE]
+       portcullis approvals show ID [--json] [--config FILE]
+       portcullis approvals approve ID [--reason TEXT] [--as NAME] [--config FILE]
+       portcullis approvals deny ID --reason TEXT [--as NAME] [--config FILE]
+
+Calls that an approval rule or the taint tracker holds for a human (docs/approvals.md). "list" shows the pending
+ones (--all: every kept one); "show" prints everything an approver needs: caller, client, tool and server, the
+arguments (hidden characters escaped), the reason and the guardrail findings. "approve" and "deny" decide as the
+operator running the command (or --as NAME); the caller cannot approve their own call. Waiting calls see the
+decision within a second, on every gateway sharing this configuration's storage. Decisions are audited.
+
+  -c, --config FILE   configuration file (default: ./portcullis.yaml)
+      --all           list every kept approval, decided ones too
+      --status S      list only pending, approved, denied or expired ones
+      --json          machine-readable output
+  -r, --reason TEXT   why (required to deny; the caller sees it)
+      --as NAME       the approver's name in the record (default: the operating-system user)
+`,
   sessions: `Usage: portcullis sessions revoke ID [--config FILE]
        portcullis sessions revoke --user WHO [--config FILE]
 
@@ -98,6 +116,92 @@ test:    runs tables of expected decisions (default: policy-tests.yaml beside th
       --annotations J the tool's annotations as its server declares them, e.g. '{"readOnlyHint":true}'
                       (overrides in the configuration win, as in the gateway)
 `,
+  vault: `Usage: portcullis vault init [--config FILE]
+       portcullis vault set NAME [--from-env VAR | --from-file FILE] [--config FILE]
+       portcullis vault list [--config FILE]
+       portcullis vault rm NAME [--config FILE]
+       portcullis vault rotate [--config FILE]
+
+The encrypted credential vault, kept in the configured storage (not "memory"); the configuration refers to its
+secrets as \${secret:NAME} in upstream headers, stdio env and client secrets. Each secret is sealed with
+AES-256-GCM under its own data key, wrapped by the vault key: the key file (default <dataDir>/vault.key, mode
+0600) or PORTCULLIS_VAULT_KEY. Values are never printed. Running gateways read changed secrets on their next
+reload (file change or SIGHUP). See docs/vault.md.
+
+  init                create the key file unless it exists ("set" creates it too)
+  set NAME            store a secret: the value comes from stdin (asked without echo on a terminal), never from
+                      the command line, which ps and shell history would keep
+  list                names, key id and dates; never values
+  rm NAME             remove a secret
+  rotate              add a new vault key, re-wrap every data key with it, retire the old key; gateways keep
+                      reading throughout
+
+      --from-env VAR  set: take the value from this environment variable
+      --from-file F   set: take the value from this file (one trailing newline is dropped)
+  -c, --config FILE   configuration file (default: ./portcullis.yaml)
+`,
+  measure: `Usage: portcullis measure [--config FILE] [--port N] [--host H] [--code-root DIR] [--live] [--json] [--show-config]
+
+Print the measurement a gateway started with this build and configuration reports in its attestation document:
+the code (dist/** or src/**, and package-lock.json), the configuration (secret values excluded), the pinned
+definitions, and the hash of the tools it serves (docs/attestation.md). Run it on a clean build you made from
+source and compare with what the gateway attests.
+
+  -c, --config FILE   configuration file (default: ./portcullis.yaml)
+  -p, --port N        the --port the gateway is started with (it is part of the configuration)
+      --host H        the --host the gateway is started with
+      --live          hash the tools the upstreams serve now (connects to them), not the approved pins
+      --json          machine-readable output
+      --show-config   print the configuration exactly as it is measured, and nothing else
+      --code-root DIR measure the build in DIR (DIR/dist/** and DIR/package-lock.json), e.g. one you rebuilt from
+                      source, instead of the code this command runs from
+`,
+  attest: `Usage: portcullis attest verify URL --expect-measurement HEX [options]
+
+Fetch a gateway's attestation document (URL: the gateway, or its /.well-known/mcp-attestation) and check it:
+signature, nonce, freshness, measurement, served tools, the TLS key of this very connection, and in tee mode the
+hardware quote (signature chain, TCB status, debug mode, MRTD/RTMRs, report_data). Prints every check; exits 0
+when verified, 1 when not (docs/attestation.md).
+
+      --expect-measurement HEX  what "portcullis measure" printed (required, or from --config)
+      --expect-tools HEX        the tools hash you expect
+      --expect-key KEY          the identity key pinned on an earlier visit (base64url)
+      --nonce N                 your own nonce (16-128 base64url characters; default: random)
+      --ca FILE                 extra CA certificates to trust (PEM), e.g. a private CA
+      --allow-http              accept plain HTTP (nothing binds the connection; loopback tests only)
+      --require-tee             refuse software mode
+      --expect-mrtd HEX         TDX: expected MRTD (96 hex digits)
+      --expect-rtmr N=HEX       TDX: expected RTMR N (0-3; repeatable)
+      --accept-tcb STATUS       TCB status accepted (repeatable; default UpToDate)
+      --collateral FILE         quote collateral (JSON); default: fetched (--pccs-url, else Intel's PCS)
+      --pccs-url URL            a PCCS to fetch collateral from
+      --quote-time ISO          judge the quote and collateral at this time (default: now)
+  -c, --config FILE             take expectations from attestation.expect
+      --json                    machine-readable output
+`,
+  audit: `Usage: portcullis audit verify [--checkpoints FILE] [--config FILE]
+       portcullis audit export [--since T] [--until T] [--principal P] [--type T] [--upstream U] [--outcome O] [--out FILE]
+       portcullis audit checkpoints export --to FILE|DIR [--config FILE]
+       portcullis audit prune [--config FILE]
+
+The tamper-evident audit log (docs/audit.md). "verify" walks the hash chain and the signed checkpoints and names the
+first record that was edited, deleted, inserted or reordered, or where the log was cut short; exits 1 when it finds
+one. With --checkpoints it also checks the log against checkpoints exported earlier, with the keys in that file, so
+a rewritten log fails too. "export" writes records as JSON Lines (stdout, or --out FILE). "checkpoints export"
+merges the signed checkpoints into a file kept somewhere else (a directory: portcullis-audit-checkpoints.json in
+it). "prune" applies audit.retentionDays now (the gateway also does, hourly).
+
+  -c, --config FILE   configuration file (default: ./portcullis.yaml)
+      --checkpoints F an exported checkpoint file to verify against
+      --since T       records at or after T: ISO 8601 (2026-01-31T12:00:00Z) or a duration ago (30m, 24h, 7d)
+      --until T       records before T
+      --principal P   records of this principal (subject; "admin" records: the operating-system user)
+      --type T        records of this type (request, admin.servers.approve; "admin.*" for a prefix)
+      --upstream U    records of calls to this upstream
+      --outcome O     records with this outcome (ok, tool_error, policy_denied, …)
+  -o, --out FILE      write to FILE (mode 0600) instead of stdout
+      --to FILE|DIR   where checkpoints export writes
+`,
   check: `Usage: portcullis check [--config FILE]
 
 Validate a configuration file and report every problem with its line and column. Exits 1 when invalid.
@@ -126,9 +230,14 @@ Commands:
   check    validate a configuration file
   certs    create development certificates for HTTPS and mutual TLS
   sessions revoke client sessions
+  approvals list, approve or deny calls waiting for a human approval
   servers  review and approve what upstream servers offer (pins)
+  audit    verify the audit log, export records or checkpoints
   policy   explain a policy decision, or test a table of expected decisions
+  measure  print the measurement of this build and configuration (attestation)
+  attest   verify a gateway's attestation document
   user     manage the built-in authorization server's accounts
+  vault    manage the encrypted credential vault (\${secret:NAME} in the configuration)
 
 Options:
   -h, --help       show help (also: portcullis <command> --help)

@@ -12,6 +12,7 @@
  */
 import { parseArgs } from 'node:util';
 import { openStorage } from '../storage/index.js';
+import { openAdminAudit, type AdminAudit } from '../audit/admin.js';
 import type { Storage } from '../storage/types.js';
 import { createUserDirectory, UserError, type UserDirectory } from '../identity/authServer/users.js';
 import { ConsentStore } from '../identity/authServer/consent.js';
@@ -45,10 +46,16 @@ export async function run(args: string[]): Promise<number> {
     throw new Error('storage.driver is "memory": accounts would vanish when this command exits. Configure sqlite, postgres or redis.');
   }
   const storage: Storage = await openStorage(config.storage, { replayEvents: config.sessions.replayEvents });
+  // Changes are recorded in the audit log (opened first: a change that cannot be recorded is not made).
+  let audit: AdminAudit | undefined;
   try {
+    if (sub !== 'list' && sub !== 'consents') audit = await openAdminAudit(config);
     const users = createUserDirectory(storage.records);
-    if (sub === 'consents' || sub === 'revoke') return await runConsent(storage, users, sub, name!, values.client);
-    return await runSub(users, sub as Exclude<(typeof SUBCOMMANDS)[number], 'consents' | 'revoke'>, name ?? '', values.groups, values['password-stdin']);
+    const code = sub === 'consents' || sub === 'revoke'
+      ? await runConsent(storage, users, sub, name!, values.client)
+      : await runSub(users, sub as Exclude<(typeof SUBCOMMANDS)[number], 'consents' | 'revoke'>, name ?? '', values.groups, values['password-stdin']);
+    if (code === 0) await audit?.record(`user.${sub}`, { user: name!.trim().toLowerCase(), groups: values.groups, client: values.client });
+    return code;
   } catch (e) {
     if (e instanceof UserError) {
       process.stderr.write(`portcullis user: ${e.message}\n`);
@@ -56,6 +63,7 @@ export async function run(args: string[]): Promise<number> {
     }
     throw e;
   } finally {
+    await audit?.close();
     await storage.close();
   }
 }
@@ -126,7 +134,7 @@ async function readPassword(fromStdin: boolean): Promise<string> {
 }
 
 /** Reads a line from the terminal without echoing it. */
-function askHidden(prompt: string): Promise<string> {
+export function askHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
   process.stderr.write(prompt);
   stdin.setRawMode(true);

@@ -7,6 +7,7 @@
 
 import { POLICY_SCHEMA, PRINCIPAL_MATCH_SCHEMA } from '../policy/configSchema.js';
 import { GUARDRAILS_SCHEMA, UPSTREAM_GUARDRAILS_SCHEMA } from '../guardrails/config.js';
+import { APPROVALS_SCHEMA } from '../approvals/config.js';
 
 /** The subset of JSON Schema this file uses; enough for the validator, the docs generator and editors. */
 export interface SchemaNode {
@@ -407,6 +408,31 @@ export const CONFIG_SCHEMA: SchemaNode = {
         },
       },
     },
+    audit: {
+      type: 'object',
+      default: {},
+      description: 'The tamper-evident audit log: every request, decision and administrative change, hash-chained, with signed checkpoints (docs/audit.md).',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'Record every request; a response is sent only once its record is durable.' },
+        driver: {
+          type: 'string',
+          enum: ['storage', 'sqlite', 'postgres'],
+          default: 'storage',
+          description: '"storage": follow storage.driver (sqlite: audit.db beside the database file; memory: in memory; postgres: tables in its schema; redis is refused, choose sqlite or postgres); "sqlite": audit.db in dataDir; "postgres": tables in storage.postgres.',
+        },
+        content: {
+          type: 'string',
+          enum: ['none', 'hashes', 'redacted', 'full'],
+          default: 'hashes',
+          description: 'What records keep of arguments and results: "hashes" (a SHA-256 digest of their canonical JSON, the default: provable, never readable), "redacted" (the content with secrets and personal data replaced by markers), "full", or "none".',
+        },
+        checkpointRecords: positiveInt(1000, 'Sign a checkpoint (sequence, head hash, time) after this many records.'),
+        checkpointSeconds: positiveInt(60, 'Sign a checkpoint after this many seconds when records were added since the last one.'),
+        retentionDays: nonNegativeInt(0, 'Prune records older than this many days, up to the newest checkpoint before the cutoff (which stays as the anchor); 0 keeps everything.'),
+        maxRecordBytes: { type: 'integer', minimum: 4096, default: 65_536, description: 'Largest record, as canonical JSON in bytes: content beyond it is replaced by a truncation marker with its digest (the record is always kept).' },
+      },
+    },
     auth: {
       type: 'object',
       default: {},
@@ -608,6 +634,52 @@ export const CONFIG_SCHEMA: SchemaNode = {
         },
       },
     },
+    attestation: {
+      type: 'object',
+      default: {},
+      description: 'Verifiability (docs/attestation.md): a signed document at /.well-known/mcp-attestation with the measurement of the code, configuration and pinned definitions, the identity key, the TLS key and the served tools; in a TEE with the hardware quote. Public by design: it carries hashes and a public key, nothing secret.',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'Serve the attestation document (and name it in server/discover). On by default so a client can check the gateway before it sends anything.' },
+        provider: {
+          type: 'string',
+          enum: ['auto', 'configfs-tsm', 'dstack', 'none'],
+          default: 'auto',
+          description: 'Where hardware quotes come from. "auto": the dstack guest agent socket, else Linux configfs-tsm (TDX, SEV-SNP), else none (software mode, said plainly in the document). A named provider that is not available fails the start.',
+        },
+        dstackSocket: { type: 'string', minLength: 1, default: '/var/run/dstack.sock', description: 'The dstack guest agent socket.' },
+        expect: {
+          type: 'object',
+          default: {},
+          description: 'What `portcullis attest verify --config` expects of a gateway (flags override these).',
+          additionalProperties: false,
+          properties: {
+            measurement: { type: 'string', pattern: '^[0-9a-fA-F]{64}$', description: 'The measurement `portcullis measure` prints for the build and configuration you audited.' },
+            mrtd: { type: 'string', pattern: '^[0-9a-fA-F]{96}$', description: 'TDX: the expected MRTD (hex, 48 bytes): the initial memory of the confidential VM.' },
+            rtmr0: { type: 'string', pattern: '^[0-9a-fA-F]{96}$', description: 'TDX: the expected RTMR0 (hex, 48 bytes).' },
+            rtmr1: { type: 'string', pattern: '^[0-9a-fA-F]{96}$', description: 'TDX: the expected RTMR1 (hex, 48 bytes).' },
+            rtmr2: { type: 'string', pattern: '^[0-9a-fA-F]{96}$', description: 'TDX: the expected RTMR2 (hex, 48 bytes).' },
+            rtmr3: { type: 'string', pattern: '^[0-9a-fA-F]{96}$', description: 'TDX: the expected RTMR3 (hex, 48 bytes; dstack measures the app compose file here).' },
+            acceptTcbStatus: {
+              type: 'array',
+              items: { type: 'string', enum: ['UpToDate', 'SWHardeningNeeded', 'ConfigurationNeeded', 'ConfigurationAndSWHardeningNeeded', 'OutOfDate', 'OutOfDateConfigurationNeeded'] },
+              uniqueItems: true,
+              default: ['UpToDate'],
+              description: 'TCB statuses of a quote accepted as good enough. Revoked is never accepted.',
+            },
+          },
+        },
+      },
+    },
+    vault: {
+      type: 'object',
+      default: {},
+      description: 'The encrypted credential vault that ${secret:NAME} references read (docs/vault.md). Manage it with "portcullis vault". PORTCULLIS_VAULT_KEY (32 bytes, base64), when set, is the key instead of the key file.',
+      additionalProperties: false,
+      properties: {
+        keyFile: { type: 'string', minLength: 1, description: "The keyring of key-encryption keys (mode 0600), relative to the config file's folder. Defaults to <dataDir>/vault.key." },
+      },
+    },
     logging: {
       type: 'object',
       default: {},
@@ -676,6 +748,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
       },
     },
     guardrails: GUARDRAILS_SCHEMA,
+    approvals: APPROVALS_SCHEMA,
   },
   $defs: { stdioUpstream, httpUpstream, sseUpstream, principalMatch: PRINCIPAL_MATCH_SCHEMA },
 };

@@ -1,5 +1,6 @@
 import type { PolicyDocument, PrincipalMatchSpec } from '../policy/configSchema.js';
 import type { GuardrailsConfig, UpstreamGuardrailsConfig } from '../guardrails/config.js';
+import type { ApprovalsConfig } from '../approvals/config.js';
 
 /**
  * The effective configuration, after YAML parsing, ${ENV} interpolation, schema validation and defaults.
@@ -11,10 +12,13 @@ export interface GatewayConfig {
   limits: LimitsConfig;
   sessions: SessionsConfig;
   storage: StorageConfig;
+  audit: AuditConfig;
   auth: AuthConfig;
   upstreams: Record<string, UpstreamConfig>;
   virtualServers: Record<string, VirtualServerConfig>;
   logging: LoggingConfig;
+  vault: VaultConfig;
+  attestation: AttestationConfig;
   /** The `policy:` document (shape in src/policy/configSchema.ts); absent: everything is denied. */
   policy?: PolicyDocument;
   rateLimits: RateLimitConfig[];
@@ -22,6 +26,8 @@ export interface GatewayConfig {
   priorities: PriorityConfig[];
   /** Content guardrails and taint tracking (src/guardrails/config.ts). */
   guardrails: GuardrailsConfig;
+  /** Human approval of held calls (src/approvals/config.ts). */
+  approvals: ApprovalsConfig;
 }
 
 export interface ServerConfig {
@@ -65,6 +71,22 @@ export interface StorageConfig {
   sqlite: { path: string };
   postgres: { connectionString: string; schema: string };
   redis: { url: string; prefix: string };
+}
+
+/** The tamper-evident audit log (src/audit, docs/audit.md). */
+export interface AuditConfig {
+  enabled: boolean;
+  /** "storage": follow storage.driver (sqlite: a sibling file audit.db; memory: in memory; postgres: its tables; redis: refused). */
+  driver: 'storage' | 'sqlite' | 'postgres';
+  /** What records keep of arguments and results. */
+  content: 'none' | 'hashes' | 'redacted' | 'full';
+  /** A signed checkpoint after this many records, or after checkpointSeconds with new records, whichever comes first. */
+  checkpointRecords: number;
+  checkpointSeconds: number;
+  /** Records older than this are pruned, up to a checkpoint (0: keep forever). */
+  retentionDays: number;
+  /** A record's canonical JSON is kept under this size by replacing content with a truncation marker. */
+  maxRecordBytes: number;
 }
 
 export interface AuthConfig {
@@ -309,6 +331,31 @@ export interface SseUpstreamConfig extends UpstreamCommon {
 export interface VirtualServerConfig {
   upstreams: string[];
   description?: string;
+}
+
+/** Verifiability and attestation (src/attestation, docs/attestation.md). */
+export interface AttestationConfig {
+  enabled: boolean;
+  provider: 'auto' | 'configfs-tsm' | 'dstack' | 'none';
+  dstackSocket: string;
+  /** What `portcullis attest verify --config` expects (hex strings). */
+  expect: AttestationExpectations;
+}
+
+export interface AttestationExpectations {
+  measurement?: string;
+  mrtd?: string;
+  rtmr0?: string;
+  rtmr1?: string;
+  rtmr2?: string;
+  rtmr3?: string;
+  acceptTcbStatus: string[];
+}
+
+/** The credential vault (docs/vault.md). PORTCULLIS_VAULT_KEY, when set, is used instead of the key file. */
+export interface VaultConfig {
+  /** The keyring of key-encryption keys (mode 0600). Default: <dataDir>/vault.key. */
+  keyFile?: string;
 }
 
 export interface LoggingConfig {

@@ -46,6 +46,7 @@ export const ERRORS = {
   PC_POLICY_DENIED: { http: 200, rpc: ErrorCode.Forbidden, message: 'Denied by policy' },
   PC_QUARANTINED: { http: 200, rpc: ErrorCode.Forbidden, message: 'Quarantined' },
   PC_APPROVAL_REQUIRED: { http: 200, rpc: ErrorCode.ApprovalRequired, message: 'Approval required' },
+  PC_APPROVAL_DENIED: { http: 200, rpc: ErrorCode.Forbidden, message: 'Approval denied' },
   PC_RATE_LIMITED: { http: 429, rpc: ErrorCode.RateLimited, message: 'Too many requests' },
   PC_QUOTA_EXCEEDED: { http: 429, rpc: ErrorCode.RateLimited, message: 'Quota exceeded' },
   PC_UPSTREAM_BUSY: { http: 503, rpc: ErrorCode.UpstreamBusy, message: 'Upstream busy' },

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { scrubSecrets } from './scrub.js';
 
 export type { Logger };
 
@@ -9,6 +10,8 @@ export function createLogger(level: string = process.env.PORTCULLIS_LOG_LEVEL ??
       level,
       base: { service: 'portcullis' },
       redact: { paths: ['*.authorization', '*.headers.authorization', '*.env', '*.token', '*.secret'], censor: '[redacted]' },
+      // Vault secret values are cut out of every line, whoever put them there (src/core/scrub.ts).
+      hooks: { streamWrite: scrubSecrets },
     },
     pino.destination({ fd: 2, sync: false }),
   );

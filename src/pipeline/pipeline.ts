@@ -10,7 +10,7 @@
  *   → guardrails     outbound arguments scanned (secrets, personal data; refuse or redact); a tainted session calling
  *                    a sink needs approval; on the way back the result is scanned (redact, flag, wrap, withhold) and
  *                    what reached the client taints the session
- *   → approval       a use the policy allows only with approval is refused until approvals exist
+ *   → approval       a use the policy or the taint tracker allows only with approval waits for human approvers
  *   → limits         rate limits, concurrency limits, quotas; the upstream's concurrency cap and priority queue
  *   → results        results against limits.maxResultBytes and the tool's outputSchema, before the guardrails see them
  *   → upstream       calls the upstream(s), bridges eras (MRTR ⇄ server-to-client requests), maps results

@@ -111,6 +111,7 @@ function compileRule(spec: RuleSpec, id: string, path: string, order: number, op
   }
   if (entries.length === 0 && !spec.servers && !spec.tools && !spec.resources && !spec.prompts) for (const k of ITEM_KINDS) kinds.add(k);
 
+  if (spec.approval && spec.effect !== 'approval') issue('approval', 'approval settings apply only to a rule with effect approval');
   if (spec.readOnly && spec.destructive) issue('destructive', 'readOnly and destructive together never match');
   if (spec.destructive) {
     for (const k of [...kinds]) if (k !== 'tool') kinds.delete(k);
@@ -177,6 +178,7 @@ function compileRule(spec: RuleSpec, id: string, path: string, order: number, op
     order,
     effect: spec.effect satisfies Effect,
     description: spec.description,
+    ...(spec.approval && { approval: spec.approval }),
     principals: compilePrincipals(spec.principals),
     target: { kinds, entries, actions, readOnly: spec.readOnly === true, destructive: spec.destructive === true, tags },
     stable: conditions.filter((c) => c.stable),

@@ -90,8 +90,22 @@ export interface GrantSpec {
   when?: string;
 }
 
+/** How an approval rule's approvals are given (defaults: the top-level `approvals` section). */
+export interface ApprovalSpec {
+  /** Distinct approvers needed. */
+  required?: number;
+  /** The approver must not be the caller. */
+  fourEyes?: boolean;
+  /** Roles any of which makes a principal an approver of this rule's calls. */
+  approverRoles?: string[];
+  /** Undecided this long: denied. */
+  timeoutSeconds?: number;
+}
+
 export interface RuleSpec extends GrantSpec {
   effect: Effect;
+  /** Only with effect approval: who approves, how many, how long. */
+  approval?: ApprovalSpec;
   /** Omitted: every principal. A list: any of the matchers. */
   principals?: PrincipalMatchSpec | PrincipalMatchSpec[];
 }
@@ -192,6 +206,17 @@ const rule: SchemaNode = {
   properties: {
     ...grantProperties,
     effect: { type: 'string', enum: [...EFFECTS], description: 'allow, deny, or approval (allowed calls need a human approval).' },
+    approval: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Only for effect approval: how the approval is given (defaults from the top-level approvals section).',
+      properties: {
+        required: { type: 'integer', minimum: 1, maximum: 10, description: 'Distinct approvers needed.' },
+        fourEyes: { type: 'boolean', description: 'The approver must not be the caller.' },
+        approverRoles: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, description: 'Roles that make a principal an approver of these calls.' },
+        timeoutSeconds: { type: 'integer', minimum: 1, maximum: 604_800, description: 'Undecided this long: the call is denied.' },
+      },
+    },
     principals: {
       description: 'Who the rule is for. Omitted: everyone. A list: any of the matchers.',
       oneOf: [PRINCIPAL_MATCH_SCHEMA, { type: 'array', items: PRINCIPAL_MATCH_SCHEMA, minItems: 1 }],

@@ -9,6 +9,7 @@
  * does not grant anything by itself: it makes an allowed use wait for approval.
  */
 import { EvalInput, ERROR, KIND_ACTIONS, MATCH, NO, POSSIBLE, UNKNOWN_ACTION, UNKNOWN_ARGS, UNKNOWN_DETAIL, evaluateRule, type Rule, type RuleCode, type Shared } from './rule.js';
+import type { ApprovalSpec } from './configSchema.js';
 import { RuleIndex, type Tiers } from './ruleIndex.js';
 import { unsafeUri } from './paths.js';
 import { formatExplanation } from './explain.js';
@@ -20,6 +21,8 @@ export interface RuleInfo {
   readonly path: string;
   readonly effect: Effect;
   readonly description: string | undefined;
+  /** Approval rules: how their approvals are given. */
+  readonly approval?: ApprovalSpec | undefined;
 }
 
 interface Hit {
@@ -38,7 +41,7 @@ export class CompiledPolicy {
   constructor(rules: readonly Rule[]) {
     this.all = Object.freeze([...rules]);
     this.index = new RuleIndex(this.all);
-    this.rules = Object.freeze(this.all.map((r) => Object.freeze({ id: r.id, path: r.path, effect: r.effect, description: r.description })));
+    this.rules = Object.freeze(this.all.map((r) => Object.freeze({ id: r.id, path: r.path, effect: r.effect, description: r.description, ...(r.approval && { approval: r.approval }) })));
     Object.freeze(this);
   }
 

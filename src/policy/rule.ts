@@ -5,6 +5,7 @@
  * a condition that reads something a list cannot know (the arguments) is "possible" rather than true or false.
  */
 import type { Failure } from './args.js';
+import type { ApprovalSpec } from './configSchema.js';
 import { celContext, celPrincipal, celResource, celValue, type CelBindings } from './cel.js';
 import type { Glob } from './glob.js';
 import type { Action, Effect, PolicyContext, PolicyPrincipal, PolicyResource, ResourceKind, RuleAction } from './types.js';
@@ -81,6 +82,8 @@ export interface Rule {
   readonly order: number;
   readonly effect: Effect;
   readonly description: string | undefined;
+  /** Approval rules: how their approvals are given. */
+  readonly approval?: ApprovalSpec | undefined;
   readonly principals: PrincipalMatcher | undefined;
   readonly target: Target;
   /** Conditions that read only the principal and the context, then the others; each list cheapest first. */

@@ -27,6 +27,7 @@ import { connectionFor } from '../targets.js';
 import { clientSupports, logAllowed } from '../clientCapabilities.js';
 import { headersFor } from '../../endpoint/paramHeaders.js';
 import type { CancelSignal } from '../../core/cancel.js';
+import { DISCOVER_META_KEY as ATTESTATION_META_KEY } from '../../attestation/document.js';
 
 export interface UpstreamStageDeps {
   codec: RequestStateCodec;
@@ -34,6 +35,8 @@ export interface UpstreamStageDeps {
   held: HeldCallRegistry;
   /** Rounds of input_required a legacy client is walked through before the gateway gives up. */
   maxInputRounds?: number;
+  /** What server/discover names under `_meta` besides the protocol's keys (the attestation document). */
+  discoverMeta?: () => JsonObject | undefined;
 }
 
 export function upstreamStage(deps: UpstreamStageDeps): NamedStage {
@@ -45,7 +48,7 @@ export function upstreamStage(deps: UpstreamStageDeps): NamedStage {
       let result: JsonObject;
       switch (r.kind) {
         case 'local':
-          result = await local(ctx);
+          result = await local(ctx, deps);
           break;
         case 'list':
           result = await mergedList(r.method, ctx.endpoint.members, r.cursor, async (m, cursor) => {
@@ -76,7 +79,7 @@ export function upstreamStage(deps: UpstreamStageDeps): NamedStage {
   };
 }
 
-async function local(ctx: RequestContext): Promise<JsonObject> {
+async function local(ctx: RequestContext, deps: UpstreamStageDeps): Promise<JsonObject> {
   switch (ctx.request.method) {
     case 'ping':
       return {};
@@ -99,6 +102,8 @@ async function local(ctx: RequestContext): Promise<JsonObject> {
       };
       const instructions = endpointInstructions(ctx.endpoint);
       if (instructions) result.instructions = instructions;
+      const attestation = deps.discoverMeta?.();
+      if (attestation) result._meta = { [ATTESTATION_META_KEY]: attestation };
       return result;
     }
     default:

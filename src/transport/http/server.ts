@@ -6,6 +6,7 @@
  *   /mcp                         the default endpoint (virtual server "default", or the only upstream)
  *   …/sse, …/messages            the deprecated HTTP+SSE transport beside each of the above
  *   /healthz                     liveness and upstream health (JSON)
+ *   /.well-known/mcp-attestation the signed attestation document (src/attestation)
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +22,8 @@ import { createListener } from './listener.js';
 import { setRequestPrincipal } from './context.js';
 import { AUTH_SERVER_PATH, Identity } from '../../identity/identity.js';
 import { normaliseBase } from '../../identity/resourceServer/resources.js';
+import { ATTESTATION_PATH } from '../../attestation/document.js';
+import { serveAttestation } from '../../attestation/http.js';
 
 export interface HttpServerHandle {
   url: string;
@@ -61,6 +64,8 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     guards.checkHost(req.headers.host);
     const path = (req.url ?? '/').split('?', 1)[0]!;
+    // Public by design (hashes and a public key), so a client can check the gateway before it authenticates.
+    if (path === ATTESTATION_PATH && gw.attestation) return serveAttestation(gw.attestation, req, res);
     const id = identity ?? await identityReady!;
     // OAuth metadata and the authorization server's endpoints are called cross-origin by browser-based clients;
     // they carry their own protections (CORS, CSRF tokens, PKCE), so the Origin rule below is not theirs.
@@ -108,7 +113,7 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
   const hostForUrl = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
   const url = `${listener.scheme}://${hostForUrl}:${port}`;
   identityReady = Identity.create({
-    config: gw.config,
+    config: gw.identityConfig(),
     base: normaliseBase(publicUrl ?? url),
     routes: [...routes.values()].filter((r) => r.kind === 'mcp').map((r) => ({ mcpPath: `${r.base}/mcp`, name: r.endpoint.name })),
     records: gw.storage.records,
