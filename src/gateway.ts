@@ -29,6 +29,7 @@ import { integrityStage } from './pipeline/stages/integrity.js';
 import { Admission } from './integrity/admission.js';
 import { approvalStage } from './pipeline/stages/approval.js';
 import { Approvals } from './approvals/approvals.js';
+import { auditApprovals } from './approvals/audit.js';
 import { limitsStage } from './pipeline/stages/limits.js';
 import { resultsStage } from './pipeline/stages/results.js';
 import { guardrailsStage } from './pipeline/stages/guardrails.js';
@@ -131,6 +132,7 @@ export class Gateway {
     this.guardrails = new Guardrails(config.guardrails, { upstreams: config.upstreams, custom, log });
     this.taint = new TaintTracker(storage.records, config.guardrails.taint);
     this.approvals = new Approvals(storage.records, config.approvals, log);
+    auditApprovals(this.approvals, () => this.audit, log);
     const stages: readonly NamedStage[] = [
       auditStage({ audit: () => this.audit }),
       authenticate,

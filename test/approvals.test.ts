@@ -132,6 +132,19 @@ describe('approvals through the gateway', () => {
     assert.match(res.text, /"method":"notifications\/progress".*"progressToken":"p1".*waiting for approval/s);
     assert.equal(res.json().result.content[0].text, 'delete /srv/a done');
     assert.equal(calls('delete'), before + 1);
+
+    // The audit log has the parked call, the decision with the approver, and the released call naming its approval.
+    const rows = (await gw.gateway.audit!.store.rows(0, 10_000)).map((r) => JSON.parse(r.body));
+    const requested = rows.find((r) => r.type === 'approval.requested' && r.detail.approval === pending.id);
+    assert.equal(requested?.principal, 'local');
+    assert.deepEqual(requested?.detail.rules, ['deletions']);
+    const decided = rows.find((r) => r.type === 'approval.decided' && r.detail.approval === pending.id);
+    assert.equal(decided?.principal, 'ops');
+    assert.equal(decided?.outcome, 'approve');
+    assert.equal(decided?.detail.reason, 'checked');
+    const released = rows.find((r) => r.type === 'request' && r.detail?.approval?.id === pending.id);
+    assert.deepEqual(released?.detail.approval.approvers, ['ops']);
+    assert.equal(released?.outcome, 'ok');
   });
 
   it('2026-07-28: input_required with a sealed requestState; the retry after the decision completes, once', async () => {

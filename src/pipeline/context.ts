@@ -109,6 +109,8 @@ export interface RequestContext {
   decision: Decision | undefined;
   /** Set by the policy stage for list methods; the upstream stage applies it to every page. */
   listFilter: ListFilter | undefined;
+  /** The human approval this call was released by (for the audit log). */
+  approval?: { id: string; approvers: string[] } | undefined;
   /** What the guardrails found in this request's arguments and result (for the audit log). */
   findings?: (ReportedFinding & { direction: 'argument' | 'result' })[] | undefined;
 }

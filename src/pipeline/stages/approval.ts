@@ -63,7 +63,8 @@ export function approvalStage(deps: ApprovalStageDeps): NamedStage {
       }
       settle(view);
       if (!(await deps.approvals.store.consume(view.id))) throw new GatewayError('PC_APPROVAL_DENIED', `approval ${view.id} was already used for a call`);
-      ctx.log.info({ approval: view.id, approvers: view.decisions.map((x) => x.approver.subject) }, 'approved call released');
+      ctx.approval = { id: view.id, approvers: view.decisions.filter((x) => x.decision === 'approve').map((x) => x.approver.subject) };
+      ctx.log.info({ approval: view.id, approvers: ctx.approval.approvers }, 'approved call released');
       const { requestState: _s, inputResponses: _i, ...params } = r.params;
       ctx.route = { ...r, params };
       return next();

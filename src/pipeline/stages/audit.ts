@@ -88,6 +88,6 @@ function requestEvent(ctx: RequestContext, audit: AuditLog, end: Ending): AuditE
       code: end.outcome, stage: isGatewayError(end.failure) ? end.failure.stage : undefined, message: String((end.failure as Error)?.message ?? end.failure),
     },
     latencyMs: end.latencyMs,
-    detail: clientInfo ? { clientInfo } : undefined,
+    detail: clientInfo || ctx.approval ? { ...(clientInfo && { clientInfo }), ...(ctx.approval && { approval: ctx.approval }) } : undefined,
   };
 }
