@@ -59,7 +59,7 @@ const yaml = (auth: string) => [
   auth,
   PERMISSIVE_POLICY,
   'upstreams:',
-  `  raw: { transport: http, url: ${JSON.stringify(echo.url)}, protocol: legacy }`,
+  `  raw: { transport: http, url: ${JSON.stringify(echo.url)}, protocol: legacy, integrity: { unapproved: warn } }`,
   `  raw-modern: { transport: http, url: ${JSON.stringify(echo.url)}, protocol: modern }`,
   '',
 ].join('\n');

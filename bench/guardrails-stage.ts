@@ -16,11 +16,9 @@ import { parseConfig } from '../src/config/load.js';
 import { Gateway, type GatewayOptions } from '../src/gateway.js';
 import { createLogger } from '../src/core/log.js';
 import { createMemoryStorage } from '../src/storage/memory.js';
-import { NEVER } from '../src/core/cancel.js';
-import { newContext } from '../src/transport/http/context.js';
 import type { NamedStage } from '../src/pipeline/pipeline.js';
-import type { Principal } from '../src/pipeline/context.js';
 import { memoryServer, memoryWires } from '../test/support/memoryUpstream.js';
+import { timedCall } from './inProcess.js';
 
 const { values: argv } = parseArgs({ options: { rounds: { type: 'string', default: '20' }, 'per-round': { type: 'string', default: '1000' } } });
 const ROUNDS = Number(argv.rounds);
@@ -51,21 +49,7 @@ const fmt = (us: number) => (us >= 1000 ? `${(us / 1000).toFixed(3)} ms` : `${us
 
 const A = await make();
 const B = await make(without);
-const principal = (await import('../src/pipeline/stages/authenticate.js')).LOCAL_PRINCIPAL as Principal;
-let id = 0;
-async function once(gw: Gateway, tool: string): Promise<number> {
-  const ep = gw.endpoints.find((e) => e.key === 'server:up')!;
-  const ctx = newContext(gw, {
-    request: { jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: tool, arguments: { text: 'hello portcullis' } } }, endpoint: ep, era: 'legacy',
-    protocolVersion: '2025-11-25', clientCapabilities: {}, clientInfo: { name: 'bench', version: '1' }, logLevel: undefined, session: undefined,
-    transport: 'http', signal: NEVER, principal, channel: { notify: () => {} },
-  });
-  const t0 = process.hrtime.bigint();
-  const r = await gw.run(ctx);
-  const us = Number(process.hrtime.bigint() - t0) / 1000;
-  if (!Array.isArray(r.content)) throw new Error(`unexpected result ${JSON.stringify(r)}`);
-  return us;
-}
+const once = (gw: Gateway, tool: string) => timedCall(gw, 'up', tool);
 
 console.log(`node ${process.version}, ${process.platform}/${process.arch}; ${ROUNDS} interleaved rounds of ${PER_ROUND} calls`);
 const rows = ['| result | with guardrails p50 | without p50 | added p50 | with p95 | without p95 |', '| --- | ---: | ---: | ---: | ---: | ---: |'];

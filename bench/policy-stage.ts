@@ -28,13 +28,11 @@ import { parseConfig } from '../src/config/load.js';
 import { Gateway, startGateway, type GatewayOptions, type RunningGateway } from '../src/gateway.js';
 import { createLogger } from '../src/core/log.js';
 import { createMemoryStorage } from '../src/storage/memory.js';
-import { NEVER } from '../src/core/cancel.js';
-import { newContext } from '../src/transport/http/context.js';
 import type { NamedStage } from '../src/pipeline/pipeline.js';
-import type { Principal } from '../src/pipeline/context.js';
 import { memoryServer, memoryWires } from '../test/support/memoryUpstream.js';
 import { Recorder, closedPhase, workload } from './loadgen.js';
 import { largePolicy, SERVERS } from './policyRules.js';
+import { timedCall } from './inProcess.js';
 
 const { values: argv } = parseArgs({ options: { policy: { type: 'string', default: 'large' }, rounds: { type: 'string', default: '20' }, 'per-round': { type: 'string', default: '2000' }, 'no-http': { type: 'boolean', default: false } } });
 const LARGE = argv.policy !== 'crowded';
@@ -79,7 +77,7 @@ const percentile = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.
 const fmt = (us: number) => (us >= 1000 ? `${(us / 1000).toFixed(3)} ms` : `${us.toFixed(1)} µs`);
 
 async function pipelineRows(): Promise<{ a: number[]; b: number[] }> {
-  const upstreams = [ECHO_SERVER, ...OTHERS].map((n) => `  ${n}: { transport: stdio, command: unused }`).join('\n');
+  const upstreams = [ECHO_SERVER, ...OTHERS].map((n) => `  ${n}: { transport: stdio, command: unused, integrity: { unapproved: warn } }`).join('\n');
   const yaml = `server: { port: 0 }\nauth: { mode: none }\nstorage: { driver: memory }\nlogging: { level: silent }\nupstreams:\n${upstreams}\n${policyYaml()}`;
   const make = (pipeline?: GatewayOptions['pipeline']) => {
     const echo = memoryServer({ tools: [ECHO], call: (_n, args) => ({ content: [{ type: 'text', text: String(args.text) }] }) });
@@ -90,21 +88,7 @@ async function pipelineRows(): Promise<{ a: number[]; b: number[] }> {
   };
   const A = await make();
   const B = await make(without);
-  const principal = (await import('../src/pipeline/stages/authenticate.js')).LOCAL_PRINCIPAL as Principal;
-  let id = 0;
-  const once = async (gw: Gateway) => {
-    const ep = gw.endpoints.find((e) => e.key === `server:${ECHO_SERVER}`)!;
-    const ctx = newContext(gw, {
-      request: { jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello portcullis' } } }, endpoint: ep, era: 'legacy',
-      protocolVersion: '2025-11-25', clientCapabilities: {}, clientInfo: { name: 'bench', version: '1' }, logLevel: undefined, session: undefined,
-      transport: 'http', signal: NEVER, principal, channel: { notify: () => {} },
-    });
-    const t0 = process.hrtime.bigint();
-    const r = await gw.run(ctx);
-    const us = Number(process.hrtime.bigint() - t0) / 1000;
-    if (!Array.isArray(r.content)) throw new Error(`unexpected result ${JSON.stringify(r)}`);
-    return us;
-  };
+  const once = (gw: Gateway) => timedCall(gw, ECHO_SERVER, 'echo');
   for (let i = 0; i < 3000; i++) { await once(A); await once(B); }
   const a: number[] = [];
   const b: number[] = [];
@@ -134,8 +118,8 @@ function startEcho(): Promise<{ child: ChildProcess; url: string }> {
 async function httpRows(): Promise<{ a: ReturnType<Recorder['stats']>; b: ReturnType<Recorder['stats']> }> {
   const echo = await startEcho();
   // The other servers are configured (the policy names them) but point nowhere: they are never called.
-  const others = OTHERS.map((n) => `  ${n}: { transport: http, url: "http://127.0.0.1:9/mcp", protocol: legacy }`).join('\n');
-  const yaml = `server: { port: 0 }\nauth: { mode: none }\nstorage: { driver: memory }\nlogging: { level: silent }\nsessions: { max: 100000 }\nupstreams:\n  ${ECHO_SERVER}: { transport: http, url: ${JSON.stringify(echo.url)}, protocol: legacy }\n${others}\n${policyYaml()}`;
+  const others = OTHERS.map((n) => `  ${n}: { transport: http, url: "http://127.0.0.1:9/mcp", protocol: legacy, integrity: { unapproved: warn } }`).join('\n');
+  const yaml = `server: { port: 0 }\nauth: { mode: none }\nstorage: { driver: memory }\nlogging: { level: silent }\nsessions: { max: 100000 }\nupstreams:\n  ${ECHO_SERVER}: { transport: http, url: ${JSON.stringify(echo.url)}, protocol: legacy, integrity: { unapproved: warn } }\n${others}\n${policyYaml()}`;
   const start = (pipeline?: GatewayOptions['pipeline']): Promise<RunningGateway> => {
     const opts: GatewayOptions = { logger: createLogger('silent') };
     if (pipeline) opts.pipeline = pipeline;

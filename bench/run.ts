@@ -181,13 +181,15 @@ function gatewayYaml(raw: string, sdk: string | undefined, dataDir: string): str
     'auth: { mode: none }',
     // Everything allowed: the policy stage still decides every call (bench/policy-stage.ts measures what it adds).
     'policy: { rules: [{ id: bench-allow-all, effect: allow }] }',
+    // The stdio upstream is pinned to its CPU through taskset, which the sandbox must be told it may run.
+    'sandbox: { allowedCommands: [node, taskset] }',
     'upstreams:',
-    `  raw: { transport: http, url: ${JSON.stringify(raw)}, protocol: legacy }`,
+    `  raw: { transport: http, url: ${JSON.stringify(raw)}, protocol: legacy, integrity: { unapproved: warn } }`,
     `  raw-modern: { transport: http, url: ${JSON.stringify(raw)}, protocol: modern }`,
     ...(sdk === undefined ? [] : [
-      `  sdk: { transport: http, url: ${JSON.stringify(sdk)}, protocol: legacy }`,
+      `  sdk: { transport: http, url: ${JSON.stringify(sdk)}, protocol: legacy, integrity: { unapproved: warn } }`,
       `  sdk-modern: { transport: http, url: ${JSON.stringify(sdk)}, protocol: modern }`,
-      `  sdk-stdio: { transport: stdio, command: ${JSON.stringify(stdio.command)}, args: ${JSON.stringify(stdio.args)}, cwd: ${JSON.stringify(ROOT)}, protocol: legacy }`,
+      `  sdk-stdio: { transport: stdio, command: ${JSON.stringify(stdio.command)}, args: ${JSON.stringify(stdio.args)}, cwd: ${JSON.stringify(ROOT)}, protocol: legacy, integrity: { unapproved: warn } }`,
     ]),
     '',
   ].join('\n');

@@ -30,6 +30,8 @@ import { Admission } from './integrity/admission.js';
 import { approvalStage } from './pipeline/stages/approval.js';
 import { Approvals } from './approvals/approvals.js';
 import { auditApprovals } from './approvals/audit.js';
+import { configureEgress } from './egress/fetch.js';
+import { Monitoring, type MonitoringDeps } from './monitoring/monitoring.js';
 import { limitsStage } from './pipeline/stages/limits.js';
 import { resultsStage } from './pipeline/stages/results.js';
 import { guardrailsStage } from './pipeline/stages/guardrails.js';
@@ -48,6 +50,7 @@ import { SessionManager } from './transport/session.js';
 import { startHttpServer, type HttpServerHandle } from './transport/http/server.js';
 import { ResolvedSecrets, vaultFor } from './vault/resolve.js';
 import { AttestationService, type AttestationDeps } from './attestation/service.js';
+import { ConsoleMetrics, consoleMetricsStage } from './console/metrics.js';
 
 export interface GatewayOptions {
   logger: Logger;
@@ -60,6 +63,8 @@ export interface GatewayOptions {
   audit?: AuditLog;
   /** Tests only: where attestation measures code, finds configfs-tsm, keeps its key. */
   attestation?: Pick<AttestationDeps, 'code' | 'detect' | 'keyStore'>;
+  /** Tests: the anomaly detector's clock, an in-memory span exporter. */
+  monitoring?: Pick<MonitoringDeps, 'now' | 'spanExporter'>;
 }
 
 /** What a reload did. */
@@ -94,13 +99,17 @@ export class Gateway {
   readonly taint: TaintTracker;
   /** Calls parked for a human approval (src/approvals). */
   readonly approvals: Approvals;
+  /** Metrics, traces and anomaly alerts (src/monitoring). */
+  readonly monitoring: Monitoring;
+  /** Per-second request, error, denial and latency series for the console's charts (src/console/metrics.ts). */
+  readonly consoleMetrics = new ConsoleMetrics();
   /** Values of the configuration's ${secret:NAME} references (src/vault); only wires and the identity layer see them. */
   vaultSecrets = ResolvedSecrets.none;
   private current: RuleSet;
   /** The configuration the rule set in force was built from (the startup one until a reload). */
   private applied: GatewayConfig;
 
-  private constructor(readonly config: GatewayConfig, readonly storage: Storage, readonly log: Logger, createWire: GatewayOptions['createWire'] & {}, arrange: GatewayOptions['pipeline'], custom: readonly Guardrail[]) {
+  private constructor(readonly config: GatewayConfig, readonly storage: Storage, readonly log: Logger, createWire: GatewayOptions['createWire'] & {}, arrange: GatewayOptions['pipeline'], custom: readonly Guardrail[], monitoring: GatewayOptions['monitoring'] = {}) {
     const upstreams = new Map<string, Upstream>();
     for (const [name, cfg] of Object.entries(config.upstreams)) upstreams.set(name, new Upstream(name, cfg, { logger: log, createWire }));
     this.upstreams = upstreams;
@@ -128,12 +137,17 @@ export class Gateway {
     const limiter = new Limiter(storage.counters, leaseMs, (e) => log.warn({ err: (e as Error).message }, 'releasing a concurrency slot failed'));
     // The order of the architecture: transport → authentication → routing → policy → validation → guardrails →
     // approval → (limits) → upstream; on the way back results are checked, then the guardrails see them.
-    this.admission = new Admission({ records: storage.records, log, config: (name) => upstreams.get(name)?.config.integrity });
+    this.admission = new Admission({ records: storage.records, log, config: (name) => upstreams.get(name)?.config.integrity, onJudged: (server, item, _v, pinned) => this.monitoring.definitionSeen(server, item, pinned) });
     this.guardrails = new Guardrails(config.guardrails, { upstreams: config.upstreams, custom, log });
     this.taint = new TaintTracker(storage.records, config.guardrails.taint);
     this.approvals = new Approvals(storage.records, config.approvals, log);
     auditApprovals(this.approvals, () => this.audit, log);
+    this.monitoring = new Monitoring({
+      config: config.monitoring, log, records: storage.records, approvals: this.approvals, audit: () => this.audit,
+      sessions: () => this.sessions.size, upstreams: () => this.upstreams.values(), ...monitoring,
+    });
     const stages: readonly NamedStage[] = [
+      consoleMetricsStage(this.consoleMetrics),
       auditStage({ audit: () => this.audit }),
       authenticate,
       route,
@@ -146,7 +160,7 @@ export class Gateway {
       resultsStage({ limits: config.limits, schemas: this.schemas }),
       upstreamStage({ codec: this.codec, held: this.held, hub: this.hub, discoverMeta: () => this.attestation?.discoverMeta() }),
     ];
-    this.run = compose(arrange ? arrange(stages) : stages);
+    this.run = compose(this.monitoring.instrument(arrange ? arrange(stages) : stages));
   }
 
   /** The rule set (policy, limits, item attributes) new requests are decided with. */
@@ -218,14 +232,15 @@ export class Gateway {
   }
 
   static async create(config: GatewayConfig, opts: GatewayOptions): Promise<Gateway> {
+    configureEgress(config.egress);
     const storage = opts.storage ?? await openStorage(config.storage, { replayEvents: config.sessions.replayEvents });
     let gw: Gateway;
     try {
       const custom = await Promise.all(config.guardrails.custom.map(loadCustomGuardrail));
       // Read once here, before anything connects (and again on reload); the configuration keeps the references.
       const secrets = await ResolvedSecrets.resolve(config, () => vaultFor(config, storage.records));
-      const wires = opts.createWire ?? wireFactory(opts.logger);
-      gw = new Gateway(config, storage, opts.logger, (name, cfg) => wires(name, gw.vaultSecrets.fillUpstream(cfg)), opts.pipeline, custom);
+      const wires = opts.createWire ?? wireFactory(opts.logger, config);
+      gw = new Gateway(config, storage, opts.logger, (name, cfg) => wires(name, gw.vaultSecrets.fillUpstream(cfg)), opts.pipeline, custom, opts.monitoring);
       gw.vaultSecrets = secrets;
     } catch (e) {
       if (!opts.storage) await storage.close();
@@ -274,6 +289,7 @@ export class Gateway {
     await this.held.close();
     this.hub.close();
     await Promise.allSettled([...this.upstreams.values()].map((u) => u.close()));
+    await this.monitoring.close();
     await this.audit?.close();
     await this.guardrails.close();
     await this.storage.close();

@@ -73,7 +73,22 @@ describe('defaults', () => {
         timeoutMs: 1000,
       },
       approvals: { enabled: true, approverRoles: ['approver'], required: 1, fourEyes: true, timeoutSeconds: 900, waitSeconds: 20, retentionDays: 30 },
+      console: { enabled: true, path: '/console', roles: { admin: ['admin'], approver: ['approver'], auditor: ['auditor'] }, sessionTtlSeconds: 28800 },
+      sandbox: { requireIsolation: true, allowedCommands: ['node', 'npx'], runAs: { uid: 65534, gid: 65534 } },
       vault: {},
+      egress: { allowHosts: {} },
+      monitoring: {
+        acceptRequestId: true,
+        metrics: { enabled: true, path: '/metrics', maxToolLabels: 200 },
+        tracing: { enabled: false, sampleRatio: 1, serviceName: 'portcullis' },
+        anomalies: {
+          enabled: true, cooldownSeconds: 300,
+          rate: { enabled: true, windowSeconds: 60, factor: 5, minCalls: 30, smoothing: 0.2, warmupWindows: 5 },
+          denials: { enabled: true, count: 10, windowSeconds: 60 },
+          firstUse: { enabled: true },
+          tools: { enabled: true },
+        },
+      },
     });
     assert.equal('policy' in c, false, 'no policy section: nothing is allowed (docs/policy.md)');
     assert.deepEqual(parse('# only a comment\n'), c);
@@ -89,6 +104,7 @@ describe('defaults', () => {
       args: [],
       env: {},
       restart: { maxRetries: 5, initialDelayMs: 500, maxDelayMs: 30000 },
+      sandbox: { network: false, mounts: [], mountProgram: true, limits: { memoryMb: 1024, cpuSeconds: 3600, processes: 64, openFiles: 1024 } },
       protocol: 'auto',
       timeoutMs: 60000,
       connection: 'shared',
@@ -101,6 +117,7 @@ describe('defaults', () => {
       transport: 'http',
       url: 'https://mcp.example.com/mcp',
       headers: {},
+      allowPrivateNetworks: false,
       protocol: 'auto',
       timeoutMs: 60000,
       connection: 'shared',
@@ -186,7 +203,7 @@ describe('validation messages', () => {
   });
 
   it('lists the allowed keys when nothing is close', () => {
-    assert.equal(issues('zzzzzz: 1')[0]?.message, 'unknown key (expected one of: server, limits, sessions, storage, audit, auth, upstreams, virtualServers, attestation, vault, logging, policy, rateLimits, quotas, priorities, guardrails, approvals)');
+    assert.equal(issues('zzzzzz: 1')[0]?.message, 'unknown key (expected one of: server, limits, sessions, storage, audit, auth, upstreams, virtualServers, attestation, vault, logging, policy, rateLimits, quotas, priorities, guardrails, approvals, egress, monitoring, console, sandbox)');
   });
 
   it('reports a bad enum with the allowed values and the value given', () => {

@@ -212,7 +212,7 @@ describe('SSE resumability (2025-11-25)', () => {
     assert.match(text, /retry: \d+/);
     ac.abort(); // the connection drops mid-call
     const resumed = await fetch(url, { headers: { accept: 'text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25', 'last-event-id': lastId } });
-    assert.equal(resumed.status, 200);
+    assert.equal(resumed.status, 200, resumed.status === 200 ? '' : `resuming after ${lastId}: ${await resumed.text()}`);
     const body = await resumed.text();
     const result = body.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6))).find((m) => m.id === 42);
     assert.deepEqual(result.result.content, [{ type: 'text', text: 'slept 1800' }]);

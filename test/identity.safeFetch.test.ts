@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkFetchUrl, isPrivateAddress, publicOnlyLookup, safeFetch, safeFetchJson, SafeFetchError } from '../src/identity/net/safeFetch.js';
+import { checkFetchUrl, isPrivateAddress, publicOnlyLookup, safeFetch, safeFetchJson, SafeFetchError } from '../src/egress/fetch.js';
 
 describe('addresses', () => {
   test('non-public addresses are refused in every spelling, public ones pass', () => {

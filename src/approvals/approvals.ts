@@ -9,7 +9,7 @@ import type { CancelSignal } from '../core/cancel.js';
 import type { Logger } from '../core/log.js';
 import type { RecordStore } from '../storage/types.js';
 import type { RuleInfo } from '../policy/index.js';
-import { safeFetch } from '../identity/net/safeFetch.js';
+import { safeFetch } from '../egress/fetch.js';
 import type { ApprovalsConfig } from './config.js';
 import { ApprovalStore, type ApprovalDecision, type ApprovalRequest, type ApprovalRequirement, type ApprovalStatus, type ApprovalView } from './store.js';
 
@@ -134,7 +134,7 @@ export class Approvals {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (hook.secret) headers['x-portcullis-signature'] = `sha256=${createHmac('sha256', hook.secret).update(body).digest('hex')}`;
     try {
-      const res = await safeFetch(hook.url, { method: 'POST', body, headers, allowPrivateNetworks: hook.allowPrivateNetworks, timeoutMs: 5000, maxBytes: 65_536 });
+      const res = await safeFetch(hook.url, { method: 'POST', body, headers, allowPrivateNetworks: hook.allowPrivateNetworks, timeoutMs: 5000, maxBytes: 65_536, purpose: 'webhook' });
       if (res.status >= 300) this.log.warn({ approval: req.id, status: res.status }, 'approval webhook answered with an error');
     } catch (e) {
       this.log.warn({ approval: req.id, err: (e as Error).message }, 'approval webhook failed');

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { loadCliConfig } from './config.js';
 import { vaultStatus } from '../vault/check.js';
+import { sandboxReport } from '../upstream/sandbox/report.js';
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true, allowPositionals: false });
@@ -12,5 +13,8 @@ export async function run(args: string[]): Promise<number> {
   const virtual = Object.keys(config.virtualServers).length;
   process.stdout.write(`ok: ${upstreams} upstreams, ${virtual} virtual servers\n`);
   if (vault) process.stdout.write(vault);
-  return 0;
+  // Said here too, so nobody learns at the first start that their servers cannot be isolated (or are not allowed).
+  const sandbox = await sandboxReport(config);
+  process.stdout.write(sandbox.text);
+  return sandbox.refused ? 1 : 0;
 }

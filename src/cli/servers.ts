@@ -1,6 +1,7 @@
 /**
- * portcullis servers list | diff NAME | approve NAME: review and approve what upstream servers offer. The command
- * connects to each upstream itself (as configured), fetches its definitions, and compares them with the pins in the
+ * portcullis servers list | diff NAME | approve NAME: review and approve what upstream servers offer (`show [NAME]`,
+ * the exact process of each stdio server, lives in serversShow.ts). The command connects to each upstream itself
+ * (as configured), fetches its definitions, and compares them with the pins in the
  * configuration's storage; `approve` stores the current definitions as the new pins. Gateways sharing the storage
  * (sqlite, postgres, redis) pick new pins up within a second, and only ever let through definitions whose hash is
  * pinned, so what was approved is exactly what was reviewed.
@@ -17,12 +18,14 @@ import { wireFactory } from '../upstream/createWire.js';
 import { Upstream } from '../upstream/upstream.js';
 import type { Logger } from '../core/log.js';
 import { cliLogger, loadCliConfig } from './config.js';
+import { showServers } from './serversShow.js';
 import { UsageError } from './usage.js';
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true, allowPositionals: true });
   const [action, name, ...rest] = positionals;
-  if (action !== 'list' && action !== 'diff' && action !== 'approve') throw new UsageError(action === undefined ? 'missing action (list, diff, approve)' : `unknown action "${action}" (expected list, diff or approve)`);
+  if (action === 'show') return showServers(values.config, positionals.slice(1));
+  if (action !== 'list' && action !== 'diff' && action !== 'approve') throw new UsageError(action === undefined ? 'missing action (list, diff, approve, show)' : `unknown action "${action}" (expected list, diff, approve or show)`);
   if (rest.length || (action === 'list') !== (name === undefined)) throw new UsageError(action === 'list' ? 'list takes no server name' : `${action} needs a server name`);
   const config = await loadCliConfig(values.config);
   if (name !== undefined && !config.upstreams[name]) throw new UsageError(`no upstream named "${name}" in the configuration`);
@@ -58,7 +61,7 @@ type Outcome = { server: string; review: Review; current: DefinitionItem[] } | {
 /** Reviews these servers; the tool names of every upstream are fetched for collisions and shadowing. */
 export async function reviewServers(config: GatewayConfig, storage: Storage, log: Logger, servers: readonly string[]): Promise<Outcome[]> {
   const fetched = new Map<string, DefinitionItem[] | string>();
-  const createWire = wireFactory(log);
+  const createWire = wireFactory(log, config);
   await Promise.all(Object.entries(config.upstreams).map(async ([n, cfg]) => {
     const up = new Upstream(n, cfg, { logger: log, createWire });
     try {

@@ -45,12 +45,15 @@ Development certificates for HTTPS and mutual TLS (docs/tls.md). Private keys ar
   servers: `Usage: portcullis servers list [--config FILE]
        portcullis servers diff NAME [--config FILE]
        portcullis servers approve NAME [--config FILE]
+       portcullis servers show [NAME] [--config FILE]
 
 Review and approve what upstream servers offer. Each command connects to the upstreams itself and fetches their
 tools, prompts, resources and templates. "list" shows every server: approved or not, drifted items, scan findings
 and name collisions; "diff" shows one server's changes since its approval, readably; "approve" stores its current
 definitions as the approved pins. Gateways on the same storage use new pins within a second; until then, and for
-anything changed or new since, the items stay quarantined (docs/guardrails.md).
+anything changed or new since, the items stay quarantined (docs/guardrails.md). "show" starts nothing: it prints the
+exact command line of each stdio server (with its bubblewrap sandbox and limits), its environment variable names
+(never values) and folders, or why the configuration refuses it; exit 1 when one is refused (docs/sandbox.md).
 
   -c, --config FILE   configuration file (default: ./portcullis.yaml)
 `,
@@ -231,7 +234,7 @@ Commands:
   certs    create development certificates for HTTPS and mutual TLS
   sessions revoke client sessions
   approvals list, approve or deny calls waiting for a human approval
-  servers  review and approve what upstream servers offer (pins)
+  servers  review and approve what upstream servers offer (pins); show their exact command lines
   audit    verify the audit log, export records or checkpoints
   policy   explain a policy decision, or test a table of expected decisions
   measure  print the measurement of this build and configuration (attestation)

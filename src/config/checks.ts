@@ -8,6 +8,7 @@ import { configPolicy } from './policy.js';
 import { isPolicyError } from '../policy/errors.js';
 import { nameGlob, splitTarget } from '../policy/glob.js';
 import { SchemaCache } from '../validation/schemas.js';
+import { monitoringIssues } from '../monitoring/config.js';
 
 export function crossCheck(cfg: GatewayConfig): PathIssue[] {
   const issues: PathIssue[] = [];
@@ -65,13 +66,19 @@ export function crossCheck(cfg: GatewayConfig): PathIssue[] {
     });
   }
 
-  issues.push(...policyIssues(cfg), ...limitIssues(cfg), ...guardrailIssues(cfg));
+  issues.push(...policyIssues(cfg), ...limitIssues(cfg), ...guardrailIssues(cfg), ...monitoringIssues(cfg.monitoring));
 
   for (const [name, up] of Object.entries(cfg.upstreams)) {
     for (const [tool, o] of Object.entries(up.tools)) {
       if (o.inputSchema === undefined) continue;
       const c = schemas.get(o.inputSchema);
       if (c?.error) issues.push({ segs: ['upstreams', name, 'tools', tool, 'inputSchema'], message: `not a usable JSON Schema: ${c.error}` });
+    }
+    if (up.transport !== 'stdio' && !up.allowPrivateNetworks) {
+      const u = new URL(up.url);
+      if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) {
+        issues.push({ segs: ['upstreams', name, 'url'], message: `plain http is allowed only to a loopback address: use https, or set allowPrivateNetworks: true for a server on a private network` });
+      }
     }
     if (up.transport !== 'stdio' && up.tls && (up.tls.cert === undefined) !== (up.tls.key === undefined)) {
       issues.push({ segs: ['upstreams', name, 'tls'], message: 'cert and key go together' });
@@ -81,6 +88,10 @@ export function crossCheck(cfg: GatewayConfig): PathIssue[] {
         segs: ['upstreams', name, 'restart', 'initialDelayMs'],
         message: `must not exceed restart.maxDelayMs (${up.restart.initialDelayMs} > ${up.restart.maxDelayMs})`,
       });
+    }
+    // Fail fast: an unsandboxed server under a configuration that requires isolation is a contradiction, not a fallback.
+    if (up.transport === 'stdio' && up.sandbox?.mode === 'none' && cfg.sandbox?.requireIsolation !== false) {
+      issues.push({ segs: ['upstreams', name, 'sandbox', 'mode'], message: '"none" runs the server unsandboxed: set sandbox.requireIsolation to false to allow that' });
     }
   }
   return issues;

@@ -106,6 +106,10 @@ function resolvePaths(cfg: GatewayConfig, baseDir: string): void {
   }
   for (const up of Object.values(cfg.upstreams)) {
     if (up.transport === 'stdio' && up.cwd !== undefined) up.cwd = resolve(baseDir, up.cwd);
+    if (up.transport === 'stdio' && up.sandbox) {
+      if (up.sandbox.workDir !== undefined) up.sandbox.workDir = resolve(baseDir, up.sandbox.workDir);
+      for (const m of up.sandbox.mounts) m.path = resolve(baseDir, m.path);
+    }
     if (up.transport !== 'stdio' && up.tls) {
       for (const k of ['ca', 'cert', 'key'] as const) if (up.tls[k] !== undefined) up.tls[k] = resolve(baseDir, up.tls[k]);
     }

@@ -8,6 +8,10 @@
 import { POLICY_SCHEMA, PRINCIPAL_MATCH_SCHEMA } from '../policy/configSchema.js';
 import { GUARDRAILS_SCHEMA, UPSTREAM_GUARDRAILS_SCHEMA } from '../guardrails/config.js';
 import { APPROVALS_SCHEMA } from '../approvals/config.js';
+import { EGRESS_SCHEMA } from '../egress/config.js';
+import { MONITORING_SCHEMA } from '../monitoring/config.js';
+import { CONSOLE_SCHEMA } from '../console/config.js';
+import { SANDBOX_SCHEMA, STDIO_SANDBOX_SCHEMA } from '../upstream/sandbox/config.js';
 
 /** The subset of JSON Schema this file uses; enough for the validator, the docs generator and editors. */
 export interface SchemaNode {
@@ -224,8 +228,15 @@ const stdioUpstream: SchemaNode = {
         maxDelayMs: nonNegativeInt(30_000, 'Upper bound for the restart delay.'),
       },
     },
+    sandbox: STDIO_SANDBOX_SCHEMA,
     ...upstreamCommon,
   },
+};
+
+const upstreamPrivateNetworks: SchemaNode = {
+  type: 'boolean',
+  default: false,
+  description: 'An internal server: its host name may resolve to loopback or private addresses, and plain http is allowed. Without it, a host name must resolve to public addresses (each connection goes to the address its lookup vetted) and plain http is allowed only to a loopback address (docs/security.md#egress). An upstream named by a literal address is reached at that address.',
 };
 
 const httpUpstream: SchemaNode = {
@@ -239,6 +250,7 @@ const httpUpstream: SchemaNode = {
     url: url('Endpoint URL of the upstream server, e.g. https://mcp.example.com/mcp.'),
     headers,
     tls: upstreamTls,
+    allowPrivateNetworks: upstreamPrivateNetworks,
     ...upstreamCommon,
   },
 };
@@ -254,6 +266,7 @@ const sseUpstream: SchemaNode = {
     url: url('URL of the SSE stream (GET), e.g. https://mcp.example.com/sse.'),
     headers,
     tls: upstreamTls,
+    allowPrivateNetworks: upstreamPrivateNetworks,
     ...upstreamCommon,
   },
 };
@@ -749,6 +762,10 @@ export const CONFIG_SCHEMA: SchemaNode = {
     },
     guardrails: GUARDRAILS_SCHEMA,
     approvals: APPROVALS_SCHEMA,
+    egress: EGRESS_SCHEMA,
+    monitoring: MONITORING_SCHEMA,
+    console: CONSOLE_SCHEMA,
+    sandbox: SANDBOX_SCHEMA,
   },
   $defs: { stdioUpstream, httpUpstream, sseUpstream, principalMatch: PRINCIPAL_MATCH_SCHEMA },
 };

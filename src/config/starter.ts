@@ -3,9 +3,10 @@
  * virtual server aggregating both, so a new user sees the gateway work before writing any config.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chown, mkdir, writeFile } from 'node:fs/promises';
+import { DEFAULT_SANDBOX } from '../upstream/sandbox/config.js';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { schemaJson } from './schema.js';
 
 export interface StarterCommand {
@@ -34,7 +35,11 @@ const q = (s: string): string => JSON.stringify(s);
 
 const argLines = (args: readonly string[]): string => args.map((a) => `      - ${q(a)}`).join('\n');
 
-export function renderStarterConfig(fs: StarterCommand, memory: StarterCommand): string {
+/**
+ * `memoryFile`: where the memory server keeps its graph, absolute (the server resolves a relative path against its
+ * own code, which the sandbox mounts read-only); by default in its own sandbox folder under ./data.
+ */
+export function renderStarterConfig(fs: StarterCommand, memory: StarterCommand, memoryFile: string): string {
   return `# yaml-language-server: $schema=./portcullis.schema.json
 #
 # Portcullis gateway configuration. Every key is described in docs/configuration.md (and shown on hover in
@@ -68,6 +73,10 @@ upstreams:
 ${argLines([...fs.args, './sample'])}
     cwd: .          # so that ./sample is relative to this file
     description: Files in ./sample
+    # Runs inside bubblewrap (docs/sandbox.md): it sees the system and this folder read-only (never ./data), and
+    # ./sample read-write; no network. "portcullis servers show" prints its exact command line.
+    sandbox:
+      mounts: [{ path: ./sample, mode: rw }]
     # Until you approve the server ("portcullis servers approve NAME", which pins its definitions), its tools are
     # let through with a warning; remove this line after approving to block any unapproved change.
     integrity: { unapproved: warn }
@@ -78,10 +87,10 @@ ${argLines([...fs.args, './sample'])}
     command: ${q(memory.command)}
     args:
 ${argLines(memory.args)}
-    # Only the variables listed here reach the server (plus PATH and HOME). Set MEMORY_FILE_PATH to an
-    # absolute path to choose where the graph is stored; empty keeps the server's default.
+    # Only the variables listed here reach the server (plus PATH and HOME). The graph is kept in the server's own
+    # sandbox folder (the only place it may write); set MEMORY_FILE_PATH to another absolute path it can write.
     env:
-      MEMORY_FILE_PATH: \${MEMORY_FILE_PATH:-}
+      MEMORY_FILE_PATH: ${q('$' + '{MEMORY_FILE_PATH:-' + memoryFile + '}')}
     description: Knowledge graph memory
     # Until you approve the server ("portcullis servers approve NAME", which pins its definitions), its tools are
     # let through with a warning; remove this line after approving to block any unapproved change.
@@ -119,10 +128,16 @@ logging:
 `;
 }
 
-export const STARTER_CONFIG: string = renderStarterConfig(
-  resolveServerCommand('@modelcontextprotocol/server-filesystem'),
-  resolveServerCommand('@modelcontextprotocol/server-memory'),
-);
+/** The starter configuration for a config file in `dir`. */
+export function starterConfig(dir: string): string {
+  return renderStarterConfig(
+    resolveServerCommand('@modelcontextprotocol/server-filesystem'),
+    resolveServerCommand('@modelcontextprotocol/server-memory'),
+    join(resolve(dir), 'data', 'sandbox', 'memory', 'memory.jsonl'),
+  );
+}
+
+export const STARTER_CONFIG: string = starterConfig(process.cwd());
 
 const SAMPLE_README = `This folder is served by the "filesystem" upstream in portcullis.yaml.
 The MCP server may read and write files here, and nowhere else.
@@ -151,11 +166,18 @@ export async function writeStarter(dir: string, opts: { force?: boolean } = {}):
       throw e;
     }
   };
-  if (!(await put(configPath, STARTER_CONFIG, opts.force === true))) {
+  if (!(await put(configPath, starterConfig(dir), opts.force === true))) {
     throw Object.assign(new Error(`${configPath} already exists (use --force to overwrite it)`), { code: 'EEXIST' });
   }
   await put(join(dir, 'portcullis.schema.json'), schemaJson(), opts.force === true);
   await mkdir(join(dir, 'sample'), { recursive: true });
   await put(join(dir, 'sample', 'README.txt'), SAMPLE_README, false);
+  // Run as root, the gateway starts sandboxed servers as the unprivileged sandbox.runAs user (docs/sandbox.md):
+  // the filesystem server can write to ./sample only if that user owns it.
+  if (process.getuid?.() === 0) {
+    const { uid, gid } = DEFAULT_SANDBOX.runAs;
+    await chown(join(dir, 'sample'), uid, gid);
+    await chown(join(dir, 'sample', 'README.txt'), uid, gid).catch(() => {});
+  }
   return { configPath, written };
 }

@@ -1,6 +1,9 @@
 import type { PolicyDocument, PrincipalMatchSpec } from '../policy/configSchema.js';
 import type { GuardrailsConfig, UpstreamGuardrailsConfig } from '../guardrails/config.js';
 import type { ApprovalsConfig } from '../approvals/config.js';
+import type { EgressConfig } from '../egress/config.js';
+import type { MonitoringConfig } from '../monitoring/config.js';
+import type { ConsoleConfig } from '../console/config.js';
 
 /**
  * The effective configuration, after YAML parsing, ${ENV} interpolation, schema validation and defaults.
@@ -28,6 +31,14 @@ export interface GatewayConfig {
   guardrails: GuardrailsConfig;
   /** Human approval of held calls (src/approvals/config.ts). */
   approvals: ApprovalsConfig;
+  /** Allow-lists for the gateway's own fetches (src/egress/config.ts). */
+  egress: EgressConfig;
+  /** Metrics, traces, request ids, anomaly alerts (src/monitoring/config.ts). */
+  monitoring: MonitoringConfig;
+  /** The web console (src/console/config.ts). */
+  console: ConsoleConfig;
+  /** How stdio servers are isolated (src/upstream/sandbox, docs/sandbox.md). */
+  sandbox: SandboxConfig;
 }
 
 export interface ServerConfig {
@@ -312,6 +323,42 @@ export interface StdioUpstreamConfig extends UpstreamCommon {
   env: Record<string, string>;
   cwd?: string;
   restart: { maxRetries: number; initialDelayMs: number; maxDelayMs: number };
+  /** Isolation and resource limits of the child (docs/sandbox.md). */
+  sandbox: StdioSandboxConfig;
+}
+
+/** Gateway-wide sandbox settings (docs/sandbox.md). */
+export interface SandboxConfig {
+  /** Refuse to start a stdio server that cannot run isolated (bubblewrap missing or not working). */
+  requireIsolation: boolean;
+  /** Commands a stdio server may run: exact strings, or programs that resolve to the same file. */
+  allowedCommands: string[];
+  /** When the gateway runs as root, sandboxed servers run as this unprivileged user (so limits hold). */
+  runAs: { uid: number; gid: number };
+}
+
+export interface SandboxLimits {
+  memoryMb: number;
+  cpuSeconds: number;
+  processes: number;
+  openFiles: number;
+}
+
+export interface SandboxMount {
+  path: string;
+  mode: 'ro' | 'rw';
+}
+
+export interface StdioSandboxConfig {
+  /** Absent: bubblewrap when it works on this machine. */
+  mode?: 'bubblewrap' | 'none';
+  network: boolean;
+  mounts: SandboxMount[];
+  /** Mount the program's own files (its project folder) and cwd read-only. */
+  mountProgram: boolean;
+  /** The server's own writable folder (its HOME and default cwd). Default: <dataDir>/sandbox/<name>. */
+  workDir?: string;
+  limits: SandboxLimits;
 }
 
 export interface HttpUpstreamConfig extends UpstreamCommon {
@@ -319,6 +366,8 @@ export interface HttpUpstreamConfig extends UpstreamCommon {
   url: string;
   headers: Record<string, string>;
   tls?: UpstreamTlsConfig;
+  /** The host name may resolve to loopback/private addresses, and plain http is allowed (an internal server). */
+  allowPrivateNetworks: boolean;
 }
 
 export interface SseUpstreamConfig extends UpstreamCommon {
@@ -326,6 +375,8 @@ export interface SseUpstreamConfig extends UpstreamCommon {
   url: string;
   headers: Record<string, string>;
   tls?: UpstreamTlsConfig;
+  /** As for http upstreams. */
+  allowPrivateNetworks: boolean;
 }
 
 export interface VirtualServerConfig {

@@ -34,6 +34,11 @@ export interface AdmissionDeps {
   /** The integrity settings of an upstream. */
   config(server: string): UpstreamIntegrityConfig | undefined;
   scanner?: Scanner;
+  /**
+   * Told of each definition judged afresh (once per server, item and hash), with the hash the operator pinned for it
+   * (undefined: not pinned; null: the server has no pins): the anomaly detector's new and drifted tools.
+   */
+  onJudged?: (server: string, item: DefinitionItem, verdict: ItemVerdict, pinnedHash: string | null | undefined) => void;
 }
 
 export class Admission {
@@ -93,6 +98,7 @@ export class Admission {
       v = this.evaluate(server, cfg, item);
       if (this.verdicts.size > 10_000) this.verdicts.clear();
       this.verdicts.set(cacheKey, v);
+      this.deps.onJudged?.(server, item, v, this.pins.has(server) ? this.pins.get(server)!.items.get(itemId(item.kind, item.key))?.hash : null);
       if (!v.ok) this.deps.log.warn({ upstream: server, kind: item.kind, item: item.key, reason: v.reason }, 'integrity: item quarantined');
       else if (v.reason) this.deps.log.warn({ upstream: server, kind: item.kind, item: item.key, reason: v.reason }, 'integrity: item admitted with a warning');
     }

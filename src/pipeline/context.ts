@@ -98,6 +98,8 @@ export interface RequestContext {
   readonly signal: CancelSignal;
   readonly channel: ClientChannel;
   readonly startedAt: number;
+  /** Names the request in logs, traces and the X-Request-Id response header. */
+  readonly requestId?: string | undefined;
   /** Modern-era HTTP requests: the headers, for validating mirrored parameters (Mcp-Param-*). */
   readonly httpHeaders?: IncomingHttpHeaders | undefined;
   log: Logger;
@@ -111,6 +113,8 @@ export interface RequestContext {
   listFilter: ListFilter | undefined;
   /** The human approval this call was released by (for the audit log). */
   approval?: { id: string; approvers: string[] } | undefined;
+  /** W3C traceparent of the upstream call's span when the request is traced (src/monitoring/tracing.ts); sent upstream. */
+  traceparent?: string | undefined;
   /** What the guardrails found in this request's arguments and result (for the audit log). */
   findings?: (ReportedFinding & { direction: 'argument' | 'result' })[] | undefined;
 }

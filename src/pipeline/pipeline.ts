@@ -2,6 +2,8 @@
  * The request pipeline: an ordered list of named stages, so the whole path of a request reads in one place.
  *
  *   transport        (src/transport/*: Host/Origin, body cap, JSON-RPC shape and size limits, era selection)
+ *   → monitoring     when enabled (src/monitoring): metrics and anomaly detection see every request end; with tracing,
+ *                    a span per request and per stage
  *   → audit          wraps everything below: records outcome and latency of every request
  *   → authenticate   attaches the principal (set by the HTTP edge's OAuth/mTLS, or the local principal)
  *   → route          resolves which upstream(s) serve the request and translates namespaced names

@@ -192,6 +192,9 @@ export class SessionManager {
 
   get size(): number { return this.live.size; }
 
+  /** The live sessions of this process (the console lists them). */
+  list(): LegacySession[] { return [...this.live.values()]; }
+
   async create(endpoint: Endpoint, principal: string, protocolVersion: string, capabilities: JsonObject, clientInfo: JsonObject | undefined): Promise<LegacySession> {
     // Slots are reserved synchronously: concurrent initializes must not all pass the check before any is stored.
     if (this.live.size + this.reserved >= this.config.max) {

@@ -1,21 +1,31 @@
-/** Builds the wire for an upstream's configured transport. */
+/** Builds the wire for an upstream's configured transport; stdio servers start through the sandbox. */
 import type { UpstreamConfig } from '../config/types.js';
 import type { Logger } from '../core/log.js';
 import type { UpstreamWire } from './wire.js';
 import { StdioWire } from './wires/stdio.js';
 import { HttpWire } from './wires/http.js';
 import { SseWire } from './wires/sse.js';
+import { SandboxLauncher, type SandboxSettings } from './sandbox/launcher.js';
+import type { SandboxProbe } from './sandbox/probe.js';
 
-export function wireFactory(logger: Logger): (name: string, config: UpstreamConfig) => UpstreamWire {
+export function wireFactory(
+  logger: Logger,
+  settings: SandboxSettings,
+  /** Tests only: what the machine supports, instead of probing it. */
+  probe?: () => Promise<SandboxProbe>,
+): (name: string, config: UpstreamConfig) => UpstreamWire {
+  const sandbox = new SandboxLauncher(settings, logger, probe);
+  // Said at startup, not at the first failure: an operator must know before trusting the servers.
+  if (Object.values(settings.upstreams ?? {}).some((u) => u.transport === 'stdio' && u.sandbox?.mode !== 'none')) void sandbox.announce().catch(() => {});
   return (name, config) => {
     const log = logger;
     switch (config.transport) {
       case 'stdio':
-        return new StdioWire({ name, logger: log, command: config.command, args: config.args, env: config.env, ...(config.cwd ? { cwd: config.cwd } : {}) });
+        return new StdioWire({ name, logger: log, command: config.command, args: config.args, env: config.env, ...(config.cwd ? { cwd: config.cwd } : {}), launch: () => sandbox.launch(name, config) });
       case 'http':
-        return new HttpWire({ name, logger: log, url: config.url, headers: config.headers, ...(config.tls ? { tls: config.tls } : {}) });
+        return new HttpWire({ name, logger: log, url: config.url, headers: config.headers, ...(config.tls ? { tls: config.tls } : {}), allowPrivateNetworks: config.allowPrivateNetworks });
       case 'sse':
-        return new SseWire({ name, logger: log, url: config.url, headers: config.headers, ...(config.tls ? { tls: config.tls } : {}) });
+        return new SseWire({ name, logger: log, url: config.url, headers: config.headers, ...(config.tls ? { tls: config.tls } : {}), allowPrivateNetworks: config.allowPrivateNetworks });
     }
   };
 }

@@ -19,7 +19,8 @@ export function binOf(pkg: string, bin?: string): string {
   return join(dirname(pj), rel);
 }
 
-export const TSX_IMPORT = ['--import', 'tsx'];
+/** By absolute URL: a stdio server's working directory is its own folder (sandbox.workDir), not the repository. */
+export const TSX_IMPORT = ['--import', import.meta.resolve('tsx')];
 
 /** The YAML of a stdio upstream running an npm package's server with this Node (`extra` adds keys). */
 export function npmUpstream(name: string, pkg: string, args: string[] = [], extra = ''): string {
@@ -44,7 +45,8 @@ export async function startTestGateway(yaml: string, env: Record<string, string>
   const parsed = parseConfig(`server: { port: 0, dataDir: ${JSON.stringify(join(ROOT, 'data', 'test'))} }\n${auth}${policy}${yaml}`, {
     source: 'test', env: { ...process.env, ...env } as Record<string, string>,
   });
-  const config = /^\s+integrity:/m.test(yaml) ? parsed : withUnapprovedWarn(parsed);
+  const reviewed = /^\s+integrity:/m.test(yaml) ? parsed : withUnapprovedWarn(parsed);
+  const config = /^\s*sandbox:/m.test(yaml) ? reviewed : withoutSandbox(reviewed);
   return startGateway(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), storage: createMemoryStorage({ replayEvents: 256 }), ...opts });
 }
 
@@ -55,6 +57,16 @@ export async function startTestGateway(yaml: string, env: Record<string, string>
 export function withUnapprovedWarn(config: GatewayConfig): GatewayConfig {
   const upstreams = Object.fromEntries(Object.entries(config.upstreams).map(([name, u]) => [name, { ...u, integrity: { ...u.integrity, unapproved: 'warn' as const } }]));
   return { ...config, upstreams };
+}
+
+/**
+ * Tests of the MCP surface run their stdio servers unsandboxed (`sandbox.mode: none`; resource limits still apply)
+ * unless their YAML says `sandbox:` anywhere: fixtures share temporary folders with the test, which a sandbox hides.
+ * The sandbox itself is proven by test/sandbox.*.test.ts.
+ */
+export function withoutSandbox(config: GatewayConfig): GatewayConfig {
+  const upstreams = Object.fromEntries(Object.entries(config.upstreams).map(([name, u]) => [name, u.transport === 'stdio' ? { ...u, sandbox: { ...u.sandbox, mode: 'none' as const } } : u]));
+  return { ...config, sandbox: { ...config.sandbox, requireIsolation: false }, upstreams };
 }
 
 /** A raw JSON-RPC POST, for tests that check exact wire behaviour. */

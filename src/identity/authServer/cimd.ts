@@ -11,7 +11,7 @@ import type { AdapterPayload } from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import type { BuiltinAuthServerConfig } from '../../config/types.js';
 import type { Logger } from '../../core/log.js';
-import { safeFetchJson, SafeFetchError } from '../net/safeFetch.js';
+import { safeFetchJson, SafeFetchError } from '../../egress/fetch.js';
 import { applicationTypeFor, GRANT_TYPES } from './clients.js';
 
 type CimdConfig = BuiltinAuthServerConfig['clientIdMetadataDocuments'];
@@ -90,7 +90,7 @@ export class MetadataDocuments {
     if (hit && hit.expiresAt > Date.now()) return hit.payload;
     let doc: Record<string, unknown>;
     try {
-      doc = await safeFetchJson(id, { allowPrivateNetworks: this.cfg.allowPrivateNetworks, maxBytes: MAX_DOCUMENT_BYTES, timeoutMs: 5000 });
+      doc = await safeFetchJson(id, { allowPrivateNetworks: this.cfg.allowPrivateNetworks, maxBytes: MAX_DOCUMENT_BYTES, timeoutMs: 5000, purpose: 'client-metadata' });
     } catch (e) {
       const why = e instanceof SafeFetchError ? e.message : 'fetch failed';
       this.log.info({ clientId: id, reason: why }, 'client metadata document refused');

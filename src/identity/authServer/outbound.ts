@@ -1,11 +1,11 @@
 /**
  * Fetch functions for the two OAuth libraries, so that every URL a client or the configuration chose is reached
- * through the SSRF-safe path of ../net/safeFetch.ts.
+ * through the egress path (src/egress/fetch.ts).
  *
  * GETs (discovery, JWKS, documents) and the federated login's token request (a POST) alike: public addresses only
  * (unless allowed), no redirects, bounded time and size.
  */
-import { safeFetch, SafeFetchError } from '../net/safeFetch.js';
+import { safeFetch, SafeFetchError } from '../../egress/fetch.js';
 
 const MAX_BYTES = 256 * 1024;
 
@@ -43,7 +43,7 @@ export function safeFetchApi(allowPrivateNetworks: boolean) {
     new Headers(init.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => { headers[k] = v; });
     if (method !== 'GET' && method !== 'POST') throw new SafeFetchError(`method ${method} is not used here`, href);
     const r = await safeFetch(href, {
-      allowPrivateNetworks, method, maxBytes: MAX_BYTES, timeoutMs: 10_000,
+      allowPrivateNetworks, method, maxBytes: MAX_BYTES, timeoutMs: 10_000, purpose: 'oidc',
       accept: headers.accept ?? 'application/json', headers,
       ...(method === 'POST' ? { body: bodyText(init.body) ?? '' } : {}),
       ...(init.signal ? { signal: init.signal } : {}),

@@ -4,7 +4,7 @@
  * we have not seen (key rotation), at most once per cooldown so a stream of bogus kids cannot make us hammer it.
  */
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { safeFetchJson } from '../net/safeFetch.js';
+import { safeFetchJson } from '../../egress/fetch.js';
 import type { Logger } from '../../core/log.js';
 
 export interface KeySource {
@@ -65,7 +65,7 @@ export async function discoverJwksUri(issuer: string, allowPrivateNetworks: bool
   let lastError: unknown;
   for (const c of candidates) {
     try {
-      const doc = await safeFetchJson(c, { allowPrivateNetworks });
+      const doc = await safeFetchJson(c, { allowPrivateNetworks, purpose: 'oidc', maxRedirects: 3 });
       // RFC 8414 §3.3: the document must name the issuer we asked about, or it may be an impostor's.
       if (doc.issuer !== issuer) throw new Error(`discovery document at ${c} names issuer ${String(doc.issuer)}`);
       if (typeof doc.jwks_uri !== 'string') throw new Error(`discovery document at ${c} has no jwks_uri`);
@@ -81,7 +81,7 @@ export function remoteKeySet(issuer: string, jwksUri: string | undefined, allowP
   let uri = jwksUri;
   return new CachedKeySet(async () => {
     uri ??= await discoverJwksUri(issuer, allowPrivateNetworks);
-    const doc = await safeFetchJson(uri, { allowPrivateNetworks, maxBytes: 512 * 1024 });
+    const doc = await safeFetchJson(uri, { allowPrivateNetworks, maxBytes: 512 * 1024, purpose: 'jwks', maxRedirects: 3 });
     if (!Array.isArray(doc.keys)) throw new Error(`JWKS at ${uri} has no keys array`);
     log.debug({ issuer, keys: doc.keys.length }, 'loaded issuer JWKS');
     return doc as unknown as JSONWebKeySet;

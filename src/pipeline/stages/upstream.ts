@@ -137,7 +137,13 @@ function callOptions(ctx: RequestContext, onServerRequest?: (req: JsonRpcRequest
     logLevel: ctx.logLevel,
     onNotification: (n: JsonRpcNotification) => relay(ctx, n),
     onServerRequest,
+    headers: traceHeaders(ctx),
   };
+}
+
+/** A traced request's trace continues at HTTP upstreams (src/monitoring/tracing.ts sets ctx.traceparent). */
+function traceHeaders(ctx: RequestContext): Record<string, string> | undefined {
+  return ctx.traceparent === undefined ? undefined : { traceparent: ctx.traceparent };
 }
 
 /** Call-scoped notifications go back on the request's stream; log lines only as verbose as the client asked. */
@@ -198,7 +204,7 @@ async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstrea
   const relayRequests = upstreamEra === 'legacy' && ctx.channel.request
     ? (req: JsonRpcRequest, signal: CancelSignal) => ctx.channel.request!(req.method, req.params, signal)
     : undefined;
-  const options = { ...callOptions(ctx, relayRequests), headers: await mirroredHeaders(up, conn, method, params) };
+  const options = { ...callOptions(ctx, relayRequests), headers: { ...traceHeaders(ctx), ...await mirroredHeaders(up, conn, method, params) } };
   let result = await conn.request(method, params, options);
   if (method === 'tools/list') result = admitTools(up, conn, result, typeof params.cursor === 'string' ? params.cursor : undefined);
   if (result.resultType !== 'input_required') return result;

@@ -6,6 +6,7 @@
  *   /mcp                         the default endpoint (virtual server "default", or the only upstream)
  *   …/sse, …/messages            the deprecated HTTP+SSE transport beside each of the above
  *   /healthz                     liveness and upstream health (JSON)
+ *   /readyz, /metrics            readiness (storage answers) and Prometheus metrics (src/monitoring/http.ts)
  *   /.well-known/mcp-attestation the signed attestation document (src/attestation)
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -24,6 +25,9 @@ import { AUTH_SERVER_PATH, Identity } from '../../identity/identity.js';
 import { normaliseBase } from '../../identity/resourceServer/resources.js';
 import { ATTESTATION_PATH } from '../../attestation/document.js';
 import { serveAttestation } from '../../attestation/http.js';
+import { ConsoleApp } from '../../console/console.js';
+import { serveMetrics, serveReady } from '../../monitoring/http.js';
+import { REQUEST_ID_HEADER, chooseRequestId, setRequestId } from './requestId.js';
 
 export interface HttpServerHandle {
   url: string;
@@ -48,6 +52,7 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
   let identity: Identity | undefined;
   let identityReady: Promise<Identity> | undefined;
   const streamable = new StreamableHttp(gw);
+  const consoleApp = ConsoleApp.create(gw);
   const legacy = new LegacySseTransport(gw);
   const routes = new Map<string, RouteMatch>();
   const addRoutes = (base: string, endpoint: Endpoint) => {
@@ -61,7 +66,11 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
   const dflt = gw.defaultEndpoint;
   if (dflt) addRoutes('', dflt);
 
+  const monitoring = gw.config.monitoring;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const requestId = chooseRequestId(req.headers['x-request-id'], monitoring.acceptRequestId);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    setRequestId(req, requestId);
     guards.checkHost(req.headers.host);
     const path = (req.url ?? '/').split('?', 1)[0]!;
     // Public by design (hashes and a public key), so a client can check the gateway before it authenticates.
@@ -72,6 +81,9 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
     if ((path.startsWith('/.well-known/') || path === AUTH_SERVER_PATH || path.startsWith(AUTH_SERVER_PATH + '/')) && await id.handle(req, res, path)) return;
     guards.checkOrigin(req.headers.origin);
     if (path === '/healthz') return health(gw, res);
+    if (consoleApp?.owns(path)) return consoleApp.handle(req, res, path, id);
+    if (path === '/readyz') return serveReady(gw.storage, gw.upstreams.values(), res);
+    if (path === monitoring.metrics.path && gw.monitoring.metrics) return serveMetrics(gw.monitoring.metrics, monitoring.metrics.bearerToken, req, res);
     const match = routes.get(path.endsWith('/') && path.length > 1 ? path.slice(0, -1) : path);
     if (!match) {
       sendJson(res, 404, failure(null, ErrorCode.InvalidRequest, `Not found: ${path}`));
@@ -112,14 +124,17 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
   port = (server.address() as AddressInfo).port;
   const hostForUrl = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
   const url = `${listener.scheme}://${hostForUrl}:${port}`;
+  consoleApp?.setBase(normaliseBase(publicUrl ?? url));
   identityReady = Identity.create({
-    config: gw.identityConfig(),
+    config: consoleApp?.identityConfig(gw.identityConfig()) ?? gw.identityConfig(),
     base: normaliseBase(publicUrl ?? url),
-    routes: [...routes.values()].filter((r) => r.kind === 'mcp').map((r) => ({ mcpPath: `${r.base}/mcp`, name: r.endpoint.name })),
+    routes: [...[...routes.values()].filter((r) => r.kind === 'mcp').map((r) => ({ mcpPath: `${r.base}/mcp`, name: r.endpoint.name })), ...(consoleApp?.resourceRoutes() ?? [])],
     records: gw.storage.records,
     secret: gw.secret('auth'),
     log: gw.log,
     mayUse: (principal, mcpPath) => {
+      // The console's own token grants nothing by itself: console roles decide (src/console).
+      if (consoleApp?.isResource(mcpPath)) return true;
       const ep = routes.get(mcpPath)?.endpoint;
       if (!ep) return false;
       const context = { time: new Date(), era: 'modern' as const, endpoint: ep.name };

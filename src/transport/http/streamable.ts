@@ -18,6 +18,7 @@ import { toFailure } from './errors.js';
 import { Responder } from './responder.js';
 import { checkStandardHeaders } from './modernHeaders.js';
 import { newContext, requestPrincipal } from './context.js';
+import { requestIdOf } from './requestId.js';
 import { SseStream } from './sse.js';
 import { StreamLog } from './streamLog.js';
 import { openListen } from './listen.js';
@@ -77,7 +78,7 @@ export class StreamableHttp {
       if (modern && !(kind === 'request' && (msg as JsonRpcRequest).method === 'initialize' && bodyVersion === undefined)) {
         return await this.modern(req, res, ep, msg as JsonRpcRequest | JsonRpcNotification, bodyVersion, principal, accept.sse);
       }
-      if (kind === 'request' && (msg as JsonRpcRequest).method === 'initialize') return await this.initialize(res, ep, msg as JsonRpcRequest, principal);
+      if (kind === 'request' && (msg as JsonRpcRequest).method === 'initialize') return await this.initialize(res, ep, msg as JsonRpcRequest, principal, requestIdOf(req));
       if (sessionId !== undefined) return await this.legacy(req, res, ep, msg, this.gw.sessions.get(sessionId, ep, principal.key), accept.sse, principal);
       throw new GatewayError('PC_SESSION_REQUIRED');
     } catch (e) {
@@ -125,7 +126,7 @@ export class StreamableHttp {
     const ctx = newContext(this.gw, {
       request: msg, endpoint: ep, era: 'modern', protocolVersion: bodyVersion,
       clientCapabilities: caps, clientInfo, logLevel, session: undefined, transport: 'http',
-      signal: abort.signal, principal, httpHeaders: req.headers,
+      signal: abort.signal, principal, httpHeaders: req.headers, requestId: requestIdOf(req),
       channel: { notify: (n) => responder.send(n) },
     });
     try {
@@ -138,7 +139,7 @@ export class StreamableHttp {
 
   // ── legacy era ──────────────────────────────────────────────────────────────────────────────────────────
 
-  private async initialize(res: ServerResponse, ep: Endpoint, msg: JsonRpcRequest, principal: Principal): Promise<void> {
+  private async initialize(res: ServerResponse, ep: Endpoint, msg: JsonRpcRequest, principal: Principal, requestId: string | undefined): Promise<void> {
     const params = msg.params ?? {};
     const capabilities = isObject(params.capabilities) ? params.capabilities : {};
     const clientInfo = isObject(params.clientInfo) ? params.clientInfo : undefined;
@@ -146,7 +147,7 @@ export class StreamableHttp {
     const ctx = newContext(this.gw, {
       request: msg, endpoint: ep, era: 'legacy', protocolVersion: version, clientCapabilities: capabilities,
       clientInfo, logLevel: undefined, session: undefined, transport: 'http', signal: NEVER,
-      principal, channel: { notify: () => {} },
+      principal, requestId, channel: { notify: () => {} },
     });
     let result: JsonObject;
     try {
@@ -184,7 +185,7 @@ export class StreamableHttp {
     });
     const sink = (m: JsonRpcMessage) => { responder.send(m); return true; };
     try {
-      const out = await this.runLegacy(ep, session, request, principal, (n) => responder.send(n), sse ? sink : undefined);
+      const out = await this.runLegacy(ep, session, request, principal, (n) => responder.send(n), sse ? sink : undefined, requestIdOf(req));
       // A cancelled request gets no response (the client said it no longer wants one).
       if (!out) return responder.end();
       responder.finish(out.response, responder.streaming ? 200 : out.status, out.headers);
@@ -197,7 +198,7 @@ export class StreamableHttp {
   /** Runs one legacy request through the pipeline; undefined when the client cancelled it. */
   private async runLegacy(
     ep: Endpoint, session: LegacySession, request: JsonRpcRequest, principal: Principal,
-    notify: (n: JsonRpcNotification) => void, sink: ((m: JsonRpcMessage) => boolean) | undefined,
+    notify: (n: JsonRpcNotification) => void, sink: ((m: JsonRpcMessage) => boolean) | undefined, requestId: string | undefined,
   ): Promise<{ response: JsonRpcResponse; status: number; headers?: Readonly<Record<string, string>> | undefined } | undefined> {
     const abort = new Cancellation();
     const key = String(request.id);
@@ -205,7 +206,7 @@ export class StreamableHttp {
     const ctx = newContext(this.gw, {
       request, endpoint: ep, era: 'legacy', protocolVersion: session.protocolVersion,
       clientCapabilities: session.clientCapabilities, clientInfo: session.clientInfo, logLevel: session.logLevel,
-      session, transport: 'http', signal: abort.signal, principal,
+      session, transport: 'http', signal: abort.signal, principal, requestId,
       channel: { notify, request: (method, params, signal) => session.request(method, params, signal, sink) },
     });
     try {
@@ -244,7 +245,7 @@ export class StreamableHttp {
     const emit = (m: JsonRpcMessage) => { if (stream) return stream.send(JSON.stringify(m)); return false; };
     for (const r of responses) emit(r);
     await Promise.all(requests.map(async (r) => {
-      const out = await this.runLegacy(ep, session, r, principal, (n) => { emit(n); }, stream ? emit : undefined);
+      const out = await this.runLegacy(ep, session, r, principal, (n) => { emit(n); }, stream ? emit : undefined, requestIdOf(req));
       if (!out) return;
       if (stream) emit(out.response); else responses.push(out.response);
     }));

@@ -26,6 +26,8 @@ export interface HttpWireOptions {
   name?: string;
   /** Trust anchors and client certificate for an https URL (files are read when the wire is made). */
   tls?: UpstreamTlsConfig;
+  /** A host name may resolve to loopback/private addresses (an internal DNS name); see src/egress. */
+  allowPrivateNetworks?: boolean;
   /** Cap on pooled connections (default unlimited: every open SSE response holds one). */
   connections?: number;
   /** Largest JSON body or SSE event accepted (default 16 MiB). */
@@ -70,7 +72,7 @@ export class HttpWire implements UpstreamWire {
   constructor(private readonly opts: HttpWireOptions) {
     const url = new URL(opts.url);
     this.path = url.pathname + url.search;
-    this.pool = createPool(url, opts.connections, opts.tls);
+    this.pool = createPool(url, opts.connections, opts.tls, opts.allowPrivateNetworks === true);
     this.base = normalizeHeaders(opts.headers);
     this.name = opts.name ?? url.host;
     this.log = (opts.logger ?? silentLogger).child({ upstream: this.name });
@@ -116,6 +118,8 @@ export class HttpWire implements UpstreamWire {
       const value = field ? message.params?.[field] : undefined;
       if (typeof value === 'string') headers[HEADER.name] = encodeHeaderValue(value);
     } else {
+      // Extras (a traceparent) first here too, so the session headers below win.
+      if (opts?.headers) for (const [k, v] of Object.entries(opts.headers)) headers[k.toLowerCase()] = v;
       ex.sentSession = this.legacyHeaders(headers);
     }
     // The caller's signal is used as is (one controller per call, not two); close() still ends such calls by

@@ -1,6 +1,8 @@
 /** Helpers shared by the two HTTP-based wires (Streamable HTTP and the deprecated HTTP+SSE). */
 import type { ConnectionOptions } from 'node:tls';
+import { isIP, type LookupFunction } from 'node:net';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
+import { anyAddressLookup, publicOnlyLookup } from '../../egress/fetch.js';
 import type { UpstreamTlsConfig } from '../../config/types.js';
 import { explainTlsError, upstreamTlsOptions } from '../../identity/tls/clientTls.js';
 import { classify, failure, isObject, type JsonRpcFailure, type JsonRpcId, type JsonRpcMessage } from '../../core/jsonrpc.js';
@@ -22,18 +24,29 @@ export class UpstreamHttpError extends Error {
  * A keep-alive pool for one origin. Unlimited connections: each in-flight SSE response holds one.
  * Over https, `tls` adds the upstream's trust anchors and client certificate (read now); certificates are always
  * verified, and a refused one fails the connection with an error that says so.
+ *
+ * Egress (src/egress): an upstream named by a literal address or `localhost` is reached at exactly that address
+ * (the operator chose it); one named by a host name is reached only at public addresses, each connection at the
+ * address its lookup vetted, unless the upstream is configured with allowPrivateNetworks (an internal DNS name).
  */
-export function createPool(url: URL, connections?: number, tls?: UpstreamTlsConfig): Pool {
+export function createPool(url: URL, connections?: number, tls?: UpstreamTlsConfig, allowPrivateNetworks = false): Pool {
+  const lookup = isLiteralTarget(url) ? undefined : allowPrivateNetworks ? anyAddressLookup : publicOnlyLookup;
   return new Pool(url.origin, {
     connections: connections ?? null,
     keepAliveTimeout: 30_000,
     // Streams can stay silent for long; the caller's abort signal (request timeouts) bounds them instead.
     bodyTimeout: 0,
-    ...(url.protocol === 'https:' || tls ? { connect: tlsConnector(url, tls) } : {}),
+    ...(url.protocol === 'https:' || tls ? { connect: tlsConnector(url, tls, lookup) } : lookup ? { connect: { lookup } } : {}),
   });
 }
 
-function tlsConnector(url: URL, tls: UpstreamTlsConfig | undefined): buildConnector.connector {
+/** A literal address or "localhost": the operator named the target itself, nothing to resolve or vet. */
+function isLiteralTarget(url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return isIP(host) !== 0 || host === 'localhost';
+}
+
+function tlsConnector(url: URL, tls: UpstreamTlsConfig | undefined, lookup: LookupFunction | undefined): buildConnector.connector {
   let options: ConnectionOptions;
   try {
     if (url.protocol !== 'https:') throw new Error(`tls is configured but ${url.origin} is not an https URL`);
@@ -43,7 +56,7 @@ function tlsConnector(url: URL, tls: UpstreamTlsConfig | undefined): buildConnec
     const err = e as Error;
     return (_opts, callback) => callback(err, null);
   }
-  const connect = buildConnector(options as buildConnector.BuildOptions);
+  const connect = buildConnector({ ...options, ...(lookup && { lookup }) } as buildConnector.BuildOptions);
   const servername = tls?.servername;
   return (opts, callback) => connect(servername === undefined ? opts : { ...opts, servername }, (...args) => {
     if (args[0]) callback(explainTlsError(args[0], servername ?? url.host), null);

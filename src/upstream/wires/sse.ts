@@ -21,6 +21,8 @@ export interface SseWireOptions {
   name?: string;
   /** Trust anchors and client certificate for an https URL (files are read when the wire is made). */
   tls?: UpstreamTlsConfig;
+  /** A host name may resolve to loopback/private addresses (an internal DNS name); see src/egress. */
+  allowPrivateNetworks?: boolean;
   /** start(): how long to wait for the stream and its `endpoint` event (default 10 s). */
   endpointTimeoutMs?: number;
   /** Largest SSE event or error body accepted (default 16 MiB). */
@@ -50,7 +52,7 @@ export class SseWire implements UpstreamWire {
 
   constructor(private readonly opts: SseWireOptions) {
     this.url = new URL(opts.url);
-    this.pool = createPool(this.url, undefined, opts.tls);
+    this.pool = createPool(this.url, undefined, opts.tls, opts.allowPrivateNetworks === true);
     this.base = normalizeHeaders(opts.headers);
     this.name = opts.name ?? this.url.host;
     this.log = (opts.logger ?? silentLogger).child({ upstream: this.name });

@@ -25,6 +25,19 @@ export interface StdioWireOptions {
   termAfterMs?: number;
   /** close(): SIGKILL this long after stdin was ended (default 5000 ms). */
   killAfterMs?: number;
+  /**
+   * How to start the process, decided at each start (the sandbox: src/upstream/sandbox). Replaces command, args,
+   * env and cwd above, which then only name the server in messages.
+   */
+  launch?: () => Promise<LaunchSpec>;
+}
+
+/** The exact process to start: env is its whole environment (nothing is inherited). */
+export interface LaunchSpec {
+  command: string;
+  args: readonly string[];
+  env: Record<string, string>;
+  cwd?: string;
 }
 
 /** Variables a child needs to resolve commands; everything else of the gateway's environment stays out. */
@@ -123,10 +136,14 @@ export class StdioWire implements UpstreamWire {
 
   async start(): Promise<void> {
     if (this.child) throw new Error(`Upstream "${this.name}" already started`);
-    const child = spawn(this.opts.command, [...(this.opts.args ?? [])], {
+    const spec: LaunchSpec = this.opts.launch
+      ? await this.opts.launch()
+      : { command: this.opts.command, args: this.opts.args ?? [], env: childEnv(this.opts.env), ...(this.opts.cwd ? { cwd: this.opts.cwd } : {}) };
+    if (this.child) throw new Error(`Upstream "${this.name}" already started`);
+    const child = spawn(spec.command, [...spec.args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: childEnv(this.opts.env),
-      cwd: this.opts.cwd,
+      env: spec.env,
+      cwd: spec.cwd,
       shell: false,
       windowsHide: true,
     });
