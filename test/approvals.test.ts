@@ -186,6 +186,23 @@ describe('approvals through the gateway', () => {
     }
   });
 
+  it('the SDK client in the 2025-11-25 era waits on the open call and gets the result once approved', async () => {
+    const client = new Client({ name: 'sdk-legacy', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/servers/fs/mcp`)));
+    try {
+      const progress: string[] = [];
+      const result = client.callTool({ name: 'delete', arguments: { path: '/srv/legacy-sdk' } }, { onprogress: (p) => { progress.push(String(p.message)); } });
+      const pending = await pendingOne(gw);
+      assert.equal(pending.client?.name, 'sdk-legacy');
+      await new Promise((r) => setTimeout(r, 1200));
+      await gw.gateway.approvals.decide(pending.id, OPS, 'approve');
+      assert.deepEqual((await result).content, [{ type: 'text', text: 'delete /srv/legacy-sdk done' }]);
+      assert.ok(progress.some((m) => m.includes(`waiting for approval ${pending.id}`)), progress.join('|'));
+    } finally {
+      await client.close();
+    }
+  });
+
   it('a denial reaches the waiting caller with its reason; a timeout is a denial too', async () => {
     const m = modern('tools/call', { name: 'delete', arguments: { path: '/srv/c' } }, 7);
     const first = (await post(`${gw.url}/servers/fs/mcp`, m.body, m.headers)).json();

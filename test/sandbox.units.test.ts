@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -143,6 +143,15 @@ describe('the plan', () => {
     assert.ok(!a.some((x) => x.includes('sekrit')));
     assert.deepEqual(Object.keys(plan.env).sort(), ['HOME', 'PATH', 'TOKEN']);
     assert.equal(plan.env.HOME, join(dataDir, 'sandbox', 's'));
+  });
+
+  it('a data folder that does not exist yet is created before the sandbox is built, so it is hidden from the start', () => {
+    const dataDir = join(project, `data-later-${process.pid}`);
+    assert.equal(existsSync(dataDir), false);
+    const cfg = config(`upstreams:\n  s: { transport: stdio, command: node, args: [${JSON.stringify(join(project, 'node_modules', 'pkg', 'dist', 'index.js'))}] }\n`);
+    const a = planLaunch('s', stdio(cfg, 's'), { ...ctx(cfg, WITH), dataDir }).argv;
+    assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+    assert.ok(after_(a, '--tmpfs', dataDir) > after_(a, '--ro-bind', project), 'covered after the project folder that contains it');
   });
 
   it('with a network allowed: shares it and shows name resolution', () => {

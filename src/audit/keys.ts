@@ -4,8 +4,9 @@
  * must share the key (copy the file, or set PORTCULLIS_AUDIT_SIGNING_KEY to its PEM).
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensurePrivateDir } from '../core/privateDir.js';
 
 export interface SigningKey {
   keyId: string;
@@ -50,7 +51,7 @@ export function fileKeyStore(dataDir: string, env: NodeJS.ProcessEnv = process.e
     if (fromEnv) return fromPrivate(createPrivateKey(fromEnv));
     const file = join(dataDir, SIGNING_KEY_FILE);
     if (existsSync(file)) return fromPrivate(createPrivateKey(readFileSync(file)));
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    ensurePrivateDir(dataDir);
     const { privateKey } = generateKeyPairSync('ed25519');
     // wx: two processes starting at once must not both write a key; the loser reads the winner's.
     try {

@@ -4,13 +4,13 @@
  * kill -9. ':memory:' gives the memory driver's log. Batches are BEGIN IMMEDIATE transactions: the head is read
  * under the write lock, so a CLI writing an admin record while the gateway runs extends the same chain.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { chainRow, GENESIS } from './chain.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { AuditFilter, AuditRow, ChainHead } from './record.js';
 import { typePattern, type AuditStore, type CheckpointRule } from './store.js';
+import { ensurePrivateDir } from '../core/privateDir.js';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE audit_records (
@@ -30,7 +30,7 @@ const toCheckpoint = (r: CheckpointRow): Checkpoint => ({ seq: r.seq, hash: r.ha
 
 export function createSqliteAuditStore(path: string): AuditStore {
   const memory = path === ':memory:';
-  if (!memory) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  if (!memory) ensurePrivateDir(dirname(path));
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');

@@ -2,7 +2,6 @@
  * The embedded default: one SQLite file (better-sqlite3). Calls are synchronous under the async contract,
  * so every statement is prepared once and indexed; each append trims its session to `replayEvents`.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { JsonObject } from '../core/jsonrpc.js';
@@ -10,6 +9,7 @@ import { fromRow, positiveInt, toRow, ttl, type SessionRow } from './common.js';
 import { createSqliteRecords } from './sqliteRecords.js';
 import { createSqliteCounters } from './sqliteCounters.js';
 import type { EventStore, KeyValueStore, SessionStore, Storage } from './types.js';
+import { ensurePrivateDir } from '../core/privateDir.js';
 
 export interface SqliteStorageOptions {
   /** File path, or ':memory:' for a private in-process database. */
@@ -66,7 +66,7 @@ function migrate(db: Database.Database): void {
 
 export function createSqliteStorage(opts: SqliteStorageOptions): Storage {
   const replayEvents = positiveInt(opts.replayEvents ?? 256, 'replayEvents');
-  if (opts.path !== ':memory:' && opts.path !== '') mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 });
+  if (opts.path !== ':memory:' && opts.path !== '') ensurePrivateDir(dirname(opts.path));
   const db = new Database(opts.path);
   try {
     db.pragma('journal_mode = WAL');

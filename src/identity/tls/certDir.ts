@@ -7,12 +7,13 @@
  *
  * Private keys are written with mode 0600.
  */
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   createCertificateAuthority, issueClientCertificate, issueServerCertificate, loadCertificateAuthority,
   type CertificateAuthority, type ClientCertOptions, type IssuedCertificate,
 } from './certs.js';
+import { ensurePrivateDirAsync } from '../../core/privateDir.js';
 
 export interface CertFilePair {
   cert: string;
@@ -71,7 +72,7 @@ async function openOrCreateCa(dir: string): Promise<{ ca: CertificateAuthority; 
 }
 
 async function writePair(paths: CertFilePair, issued: IssuedCertificate): Promise<void> {
-  await mkdir(dirname(paths.key), { recursive: true, mode: 0o700 });
+  await ensurePrivateDirAsync(dirname(paths.key));
   await writeFile(paths.key, issued.keyPem, { mode: 0o600 });
   await chmod(paths.key, 0o600); // mode applies only when the file is created
   await writeFile(paths.cert, issued.certPem, { mode: 0o644 });

@@ -3,7 +3,7 @@
  * between bubblewrap and unsandboxed (only as configuration allows), the limits, the environment and the folders.
  * The same plan is what `portcullis servers show` prints, so operators see precisely what will run.
  */
-import { chownSync, existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { chownSync, existsSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { GatewayConfig, SandboxConfig, StdioSandboxConfig, StdioUpstreamConfig } from '../../config/types.js';
@@ -11,6 +11,7 @@ import { bubblewrapArgs, homeSecrets, innerPrefix, visibleInside, within, type B
 import { DEFAULT_SANDBOX, DEFAULT_STDIO_SANDBOX } from './config.js';
 import { prlimitArgs } from './limits.js';
 import { which, type RunAs, type SandboxProbe } from './probe.js';
+import { ensurePrivateDir } from '../../core/privateDir.js';
 
 export interface LaunchPlan {
   name: string;
@@ -167,6 +168,9 @@ export function planLaunch(name: string, up: StdioUpstreamConfig, ctx: PlanConte
     warnings.push(`upstream "${name}" runs WITHOUT resource limits: prlimit (util-linux) not found`);
   }
 
+  // The data folder must exist before the sandbox is built: one created afterwards would appear, uncovered, through
+  // any mount that contains it (the program's project folder often does).
+  ensurePrivateDir(dataDir);
   const hidden = [dataDir, ...(ctx.hidden ?? []), ...homeSecrets()].map(realPath);
   // A mount that contains a hidden path is fine (the path is covered); one inside it would reveal it.
   for (const m of mounts) {
@@ -207,7 +211,7 @@ export function planLaunch(name: string, up: StdioUpstreamConfig, ctx: PlanConte
 
 /** Creates the work folder: 0700, owned by the user the server runs as (the only folder it may write besides rw mounts). */
 export function prepareWorkDir(plan: LaunchPlan): void {
-  mkdirSync(plan.workDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(plan.workDir);
   if (plan.runAs && plan.isolation === 'bubblewrap') chownSync(plan.workDir, plan.runAs.uid, plan.runAs.gid);
 }
 
