@@ -105,7 +105,7 @@ export class Credentials implements UserCredentialSource {
       await client.revoke(t.accessToken, 'access_token');
     } catch (e) {
       // The local record is gone either way; the server's tokens then end with their own lifetimes.
-      this.deps.log.warn({ upstream, err: (e as Error).message }, 'revoking upstream tokens at the authorization server failed');
+      this.deps.log.warn({ upstream, err: reason(e) }, 'revoking upstream tokens at the authorization server failed');
     }
   }
 
@@ -156,6 +156,12 @@ export class Credentials implements UserCredentialSource {
     }
     return c;
   }
+}
+
+/** openid-client wraps transport failures ("something went wrong"); the cause says what happened. */
+function reason(e: unknown): string {
+  const err = e as Error;
+  return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
 }
 
 function expired(t: StoredTokens): boolean {

@@ -67,7 +67,13 @@ export class UpstreamOAuthClient {
   async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
     const config = await this.configuration();
     if (!config.serverMetadata().revocation_endpoint) return false;
-    await oidc.tokenRevocation(config, token, { token_type_hint: hint });
+    try {
+      await oidc.tokenRevocation(config, token, { token_type_hint: hint });
+    } catch (e) {
+      // RFC 7009 §2.2.1: a server may not revoke some token types (self-contained JWT access tokens); they expire.
+      if (e instanceof oidc.ResponseBodyError && e.error === 'unsupported_token_type') return false;
+      throw e;
+    }
     return true;
   }
 

@@ -28,6 +28,8 @@ export interface ProtectedUpstream {
   readonly seen: { sub: string; token: string }[];
   /** Requests the MCP server refused with 401. */
   readonly refused: number;
+  /** The next `n` requests are refused with 401 although their tokens are valid (a token revoked early). */
+  rejectNext(n: number): void;
   /** Registers the gateway's redirect URI (known once the gateway listens) and starts the authorization server. */
   configure(redirectUri: string): void;
   /** A refresh_token grant straight at the token endpoint (to prove a revoked refresh token is dead). */
@@ -45,7 +47,7 @@ export async function startProtectedUpstream(o: { accessTokenTtl: number }): Pro
   const mcpServer = await listen(createServer());
   const mcpUrl = `http://127.0.0.1:${(mcpServer.address() as AddressInfo).port}/mcp`;
   const storage = createMemoryStorage();
-  const state = { seen: [] as { sub: string; token: string }[], refused: 0 };
+  const state = { seen: [] as { sub: string; token: string }[], refused: 0, rejectNext: 0 };
   let provider: Provider | undefined;
 
   asServer.on('request', (req, res) => {
@@ -86,6 +88,10 @@ export async function startProtectedUpstream(o: { accessTokenTtl: number }): Pro
     const token = auth.startsWith('Bearer ') ? auth.slice(7) : '';
     let sub: string;
     try {
+      if (state.rejectNext > 0 && req.method === 'POST') {
+        state.rejectNext--;
+        throw new Error('refused on purpose');
+      }
       const { payload } = await jwtVerify(token, jwks, { issuer, audience: mcpUrl });
       sub = String(payload.sub);
     } catch {
@@ -119,6 +125,7 @@ export async function startProtectedUpstream(o: { accessTokenTtl: number }): Pro
     issuer, mcpUrl, clientId, clientSecret,
     get seen() { return state.seen; },
     get refused() { return state.refused; },
+    rejectNext(n) { state.rejectNext = n; },
     configure(redirectUri) {
       const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
       provider = new Provider(issuer, {
