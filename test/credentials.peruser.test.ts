@@ -84,6 +84,9 @@ describe('per-user upstream credentials', () => {
     assert.ok(url.startsWith(`${gw.url}/credentials/connect/`));
     assert.ok(r.error.message.includes(url));
     assert.deepEqual(r.error.data.elicitations.map((e: any) => [e.mode, e.url]), [['url', url]]);
+    const { body, headers } = modern('tools/list', {}, 2, { elicitation: { url: {} } });
+    const list = (await post(`${gw.url}${PATH}`, body, { ...headers, authorization: `Bearer ${inbound.alice}` })).json();
+    assert.equal(list.error?.code, -32042, 'a list cannot answer input_required: the error');
     assert.equal(up.seen.length, 0, 'nothing reached the upstream');
   });
 

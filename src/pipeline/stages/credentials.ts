@@ -9,11 +9,13 @@
  *   not connected, any other client                                  PC_CREDENTIALS_REQUIRED (-32042, the URL in
  *                                                                    the message and in data.elicitations)
  *
- * Lists over several members are not stopped here: a member the user has not connected is skipped and named as
- * degraded, like an unreachable one.
+ * A list at a single server's endpoint gets the error too (lists cannot answer input_required). Lists over several
+ * members are not stopped here: a member the user has not connected is skipped and named as degraded, like an
+ * unreachable one.
  */
 import { isGatewayError } from '../../core/errors.js';
 import { isObject, type JsonObject } from '../../core/jsonrpc.js';
+import { MRTR_METHODS } from '../../core/protocol.js';
 import type { Credentials } from '../../credentials/credentials.js';
 import type { NamedStage } from '../pipeline.js';
 import type { RequestContext } from '../context.js';
@@ -26,6 +28,11 @@ export function credentialsStage(deps: { credentials: Credentials }): NamedStage
     name: 'credentials',
     run: async (ctx, next) => {
       const r = ctx.route;
+      const only = ctx.endpoint.kind === 'server' ? ctx.endpoint.members[0] : undefined;
+      if (r?.kind === 'list' && only && deps.credentials.isPerUser(only.name)) {
+        await deps.credentials.ensure(only.name, ctx.principal?.key ?? 'local');
+        return next();
+      }
       if (r?.kind !== 'forward' || !deps.credentials.isPerUser(r.upstream.name)) return next();
       // Our own input request was answered: it asked for nothing the upstream should see.
       if (isObject(r.params.inputResponses) && CONNECT_INPUT in r.params.inputResponses) {
@@ -36,7 +43,7 @@ export function credentialsStage(deps: { credentials: Credentials }): NamedStage
       try {
         await deps.credentials.ensure(r.upstream.name, ctx.principal?.key ?? 'local');
       } catch (e) {
-        if (!isGatewayError(e) || e.code !== 'PC_CREDENTIALS_REQUIRED' || !wantsUrlElicitation(ctx)) throw e;
+        if (!isGatewayError(e) || e.code !== 'PC_CREDENTIALS_REQUIRED' || !MRTR_METHODS.has(r.method) || !wantsUrlElicitation(ctx)) throw e;
         const data = e.data as { connectUrl: string };
         ctx.log.info({ upstream: r.upstream.name }, 'user account not connected: asked to connect');
         return {
