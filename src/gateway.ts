@@ -52,7 +52,6 @@ import { ResolvedSecrets, vaultFor } from './vault/resolve.js';
 import { AttestationService, type AttestationDeps } from './attestation/service.js';
 import { ConsoleMetrics, consoleMetricsStage } from './console/metrics.js';
 import { Credentials } from './credentials/credentials.js';
-import { UserTokenStore } from './credentials/tokenStore.js';
 import { credentialsStage } from './pipeline/stages/credentials.js';
 
 export interface GatewayOptions {
@@ -116,10 +115,9 @@ export class Gateway {
 
   private constructor(readonly config: GatewayConfig, readonly storage: Storage, readonly log: Logger, createWire: GatewayOptions['createWire'] & {}, arrange: GatewayOptions['pipeline'], custom: readonly Guardrail[], monitoring: GatewayOptions['monitoring'] = {}) {
     const upstreams = new Map<string, Upstream>();
-    let tokens: UserTokenStore | undefined;
     this.credentials = new Credentials({
       records: storage.records,
-      store: () => (tokens ??= new UserTokenStore(vaultFor(config, storage.records))),
+      vault: () => vaultFor(config, storage.records),
       upstreamConfig: (name) => (Object.hasOwn(config.upstreams, name) ? this.vaultSecrets.fillUpstream(config.upstreams[name]!) : undefined),
       log,
       onRevoked: async (name, principal) => upstreams.get(name)?.releasePrincipal(principal),
@@ -256,8 +254,8 @@ export class Gateway {
       const wires = opts.createWire ?? wireFactory(opts.logger, config);
       gw = new Gateway(config, storage, opts.logger, (name, cfg, auth) => wires(name, gw.vaultSecrets.fillUpstream(cfg), auth), opts.pipeline, custom, opts.monitoring);
       gw.vaultSecrets = secrets;
-      // Fail fast: per-user tokens live in the vault, so its key must be there before any user connects.
-      if (Object.values(config.upstreams).some((u) => u.transport !== 'stdio' && u.credentials?.mode === 'per-user')) await vaultFor(config, storage.records).provider.currentKekId();
+      // Fail fast: per-user tokens and the token-exchange signing key live in the vault, so its key must be there before any user connects.
+      if (Object.values(config.upstreams).some((u) => u.transport !== 'stdio' && u.credentials !== undefined && u.credentials.mode !== 'service')) await vaultFor(config, storage.records).provider.currentKekId();
     } catch (e) {
       if (!opts.storage) await storage.close();
       throw e;

@@ -40,7 +40,8 @@ export async function run(args: string[]): Promise<number> {
   const audit = sub === 'revoke' ? await openAdminAudit(config) : undefined;
   const storage = await openStorage(config.storage, { replayEvents: config.sessions.replayEvents });
   try {
-    const store = new UserTokenStore(vaultFor(config, storage.records));
+    const vault = vaultFor(config, storage.records);
+    const store = new UserTokenStore(vault);
     const connected = await store.list(values.upstream);
     if (sub === 'list') {
       if (connected.length === 0) process.stdout.write('no connected accounts\n');
@@ -56,7 +57,7 @@ export async function run(args: string[]): Promise<number> {
     // The OAuth client secret (for the revocation request) may be a vault reference.
     const secrets = await ResolvedSecrets.resolve(config, () => vaultFor(config, storage.records));
     const credentials = new Credentials({
-      records: storage.records, store: () => store, log: createLogger('warn'),
+      records: storage.records, vault: () => vault, log: createLogger('warn'),
       upstreamConfig: (name) => (Object.hasOwn(config.upstreams, name) ? secrets.fillUpstream(config.upstreams[name]!) : undefined),
     });
     for (const m of matches) {

@@ -80,7 +80,7 @@ export function crossCheck(cfg: GatewayConfig): PathIssue[] {
         issues.push({ segs: ['upstreams', name, 'url'], message: `plain http is allowed only to a loopback address: use https, or set allowPrivateNetworks: true for a server on a private network` });
       }
     }
-    if (up.transport !== 'stdio' && up.credentials?.mode === 'per-user') issues.push(...perUserIssues(name, up));
+    if (up.transport !== 'stdio' && up.credentials && up.credentials.mode !== 'service') issues.push(...perUserIssues(name, up));
     if (up.transport !== 'stdio' && up.tls && (up.tls.cert === undefined) !== (up.tls.key === undefined)) {
       issues.push({ segs: ['upstreams', name, 'tls'], message: 'cert and key go together' });
     }
@@ -101,10 +101,11 @@ export function crossCheck(cfg: GatewayConfig): PathIssue[] {
 /** Per-user credentials (src/credentials): an OAuth client to act as, and no static Authorization to mix with it. */
 function perUserIssues(name: string, up: HttpUpstreamConfig | SseUpstreamConfig): PathIssue[] {
   const issues: PathIssue[] = [];
-  if (up.transport !== 'http') issues.push({ segs: ['upstreams', name, 'credentials', 'mode'], message: 'per-user credentials need transport http (Streamable HTTP sets the token per request)' });
-  if (!up.credentials?.oauth) issues.push({ segs: ['upstreams', name, 'credentials'], message: 'per-user credentials need oauth: { clientId, ... } (the gateway\'s client at the upstream\'s authorization server)' });
+  const mode = up.credentials!.mode;
+  if (up.transport !== 'http') issues.push({ segs: ['upstreams', name, 'credentials', 'mode'], message: `${mode} credentials need transport http (Streamable HTTP sets the token per request)` });
+  if (!up.credentials?.oauth) issues.push({ segs: ['upstreams', name, 'credentials'], message: `${mode} credentials need oauth: { clientId, ... } (the gateway's client at the upstream's authorization server)` });
   if (Object.keys(up.headers).some((h) => h.toLowerCase() === 'authorization')) {
-    issues.push({ segs: ['upstreams', name, 'headers'], message: 'a static Authorization header cannot be combined with per-user credentials: each call carries its user\'s own token' });
+    issues.push({ segs: ['upstreams', name, 'headers'], message: `a static Authorization header cannot be combined with ${mode} credentials: each call carries its user's own token` });
   }
   return issues;
 }

@@ -245,7 +245,7 @@ const upstreamCredentials: SchemaNode = {
   additionalProperties: false,
   required: ['mode'],
   properties: {
-    mode: { type: 'string', enum: ['service', 'per-user'], description: 'service: the headers; per-user: each user\'s own OAuth token (one upstream connection per user).' },
+    mode: { type: 'string', enum: ['service', 'per-user', 'token-exchange'], description: 'service: the headers; per-user: each user\'s own OAuth token, connected once in the browser; token-exchange: a token per user from RFC 8693 token exchange of an identity assertion the gateway signs. Both user modes use one upstream connection per user.' },
     oauth: {
       type: 'object',
       description: 'The OAuth client the gateway is at the upstream\'s authorization server (authorization code + PKCE, refresh, RFC 7009 revocation).',

@@ -374,8 +374,11 @@ export interface HttpUpstreamConfig extends UpstreamCommon {
 
 /** How the gateway authenticates to an HTTP upstream (src/credentials, docs/credentials.md). */
 export interface UpstreamCredentialsConfig {
-  /** "service": the static `headers`; "per-user": each user's own OAuth token, connected once in the browser. */
-  mode: 'service' | 'per-user';
+  /**
+   * "service": the static `headers`; "per-user": each user's own OAuth token, connected once in the browser;
+   * "token-exchange": a token derived per user with RFC 8693 from an identity assertion the gateway signs.
+   */
+  mode: 'service' | 'per-user' | 'token-exchange';
   oauth?: UpstreamOAuthConfig;
 }
 

@@ -8,7 +8,11 @@
  *     concurrent calls of one principal share one refresh;
  *   - a principal without an account, or whose refresh the server refused, gets PC_CREDENTIALS_REQUIRED with a
  *     connect URL; revoking deletes the record, tells the authorization server (RFC 7009) and ends their connections.
+ *
+ * With `credentials.mode: token-exchange` there is no browser step: the gateway signs an identity assertion for the
+ * principal (assertion.ts) and exchanges it (RFC 8693) for an upstream token, kept in memory until it expires.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { UpstreamConfig, UpstreamOAuthConfig } from '../config/types.js';
@@ -16,15 +20,20 @@ import type { RecordStore } from '../storage/types.js';
 import type { UserCredentialSource } from '../upstream/upstream.js';
 import { OAuthRefusal, UpstreamOAuthClient } from './oauthClient.js';
 import { ConnectFlow, CREDENTIALS_PATH } from './connect.js';
-import type { StoredTokens, UserTokenStore } from './tokenStore.js';
+import { UserTokenStore, type StoredTokens } from './tokenStore.js';
+import { IdentityAssertions } from './assertion.js';
+import type { IssuedTokens } from './oauthClient.js';
+import type { Vault } from '../vault/vault.js';
 
 /** A token this close to its expiry is refreshed before use (time in flight); a 401 from the upstream covers skew. */
 const EXPIRY_MARGIN_MS = 1_000;
+/** Token exchange: at most this many exchanged tokens are kept in memory. */
+const MAX_EXCHANGED = 10_000;
 
 export interface CredentialsDeps {
   records: RecordStore;
-  /** The vault-backed store; a function so that a gateway without per-user upstreams never needs a vault key. */
-  store: () => UserTokenStore;
+  /** The vault (tokens, the assertion key); a function so that a gateway without per-user upstreams never needs its key. */
+  vault: () => Vault;
   /** An upstream's configuration with its ${secret:…} references filled in (the OAuth client secret). */
   upstreamConfig: (name: string) => UpstreamConfig | undefined;
   log: Logger;
@@ -38,15 +47,21 @@ export class Credentials implements UserCredentialSource {
   /** One refresh at a time per upstream and principal: a rotated refresh token must not be presented twice. */
   private readonly refreshing = new Map<string, Promise<StoredTokens | undefined>>();
   readonly connect: ConnectFlow;
+  private tokenStore: UserTokenStore | undefined;
+  private readonly assertions: IdentityAssertions;
+  /** Token exchange: the exchanged tokens by upstream and principal (short-lived, derivable again: memory only). */
+  private readonly exchanged = new Map<string, IssuedTokens>();
+  private readonly exchanging = new Map<string, Promise<IssuedTokens>>();
 
   constructor(private readonly deps: CredentialsDeps) {
+    this.assertions = new IdentityAssertions(deps.vault, () => `${this.base}${CREDENTIALS_PATH}`);
     this.connect = new ConnectFlow({
       records: deps.records,
       client: (name) => this.client(name),
       base: () => this.base,
       log: deps.log,
       stored: async (upstream, principal, subject, tokens) => {
-        await this.deps.store().put(upstream, { ...tokens, principal, subject, connectedAt: Date.now() });
+        await this.store().put(upstream, { ...tokens, principal, subject, connectedAt: Date.now() });
         // Connections made with an older account of this principal must not outlive it.
         await this.deps.onRevoked?.(upstream, principal);
       },
@@ -58,10 +73,31 @@ export class Credentials implements UserCredentialSource {
     this.base = base;
   }
 
-  /** Upstreams whose calls use per-user credentials. */
+  /** Upstreams whose calls carry each user's own token (per-user or token-exchange). */
   isPerUser(upstream: string): boolean {
+    return this.modeOf(upstream) !== undefined;
+  }
+
+  private modeOf(upstream: string): 'per-user' | 'token-exchange' | undefined {
     const c = this.deps.upstreamConfig(upstream);
-    return c !== undefined && c.transport !== 'stdio' && c.credentials?.mode === 'per-user';
+    const mode = c && c.transport !== 'stdio' ? c.credentials?.mode : undefined;
+    return mode === 'service' ? undefined : mode;
+  }
+
+  /** The token store in the vault (tokens users connected, `portcullis credentials`). */
+  store(): UserTokenStore {
+    return (this.tokenStore ??= new UserTokenStore(this.deps.vault()));
+  }
+
+  owns(path: string): boolean {
+    return this.connect.owns(path);
+  }
+
+  /** The connect pages and callback, and the JWKS that token-exchange authorization servers verify assertions with. */
+  async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (path !== `${CREDENTIALS_PATH}/jwks`) return this.connect.handle(req, res, path);
+    const body = JSON.stringify(await this.assertions.jwks());
+    res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'max-age=300', 'content-length': Buffer.byteLength(body) }).end(body);
   }
 
   async ensure(upstream: string, principal: string): Promise<void> {
@@ -69,7 +105,8 @@ export class Credentials implements UserCredentialSource {
   }
 
   async token(upstream: string, principal: string, rejected?: string): Promise<string> {
-    let t = await this.deps.store().get(upstream, principal);
+    if (this.modeOf(upstream) === 'token-exchange') return this.exchange(upstream, principal, rejected);
+    let t = await this.store().get(upstream, principal);
     if (t && (t.accessToken === rejected || expired(t))) t = await this.refresh(upstream, principal, t);
     if (!t) throw await this.required(upstream, principal);
     return t.accessToken;
@@ -89,7 +126,12 @@ export class Credentials implements UserCredentialSource {
    * revocation); returns whether there were any. Their open connections are ended.
    */
   async revoke(upstream: string, principal: string): Promise<boolean> {
-    const store = this.deps.store();
+    if (this.modeOf(upstream) === 'token-exchange') {
+      const had = this.exchanged.delete(`${upstream}\n${principal}`);
+      await this.deps.onRevoked?.(upstream, principal);
+      return had;
+    }
+    const store = this.store();
     const t = await store.get(upstream, principal);
     const removed = await store.remove(upstream, principal);
     await this.deps.onRevoked?.(upstream, principal);
@@ -119,8 +161,40 @@ export class Credentials implements UserCredentialSource {
     return p;
   }
 
+  private async exchange(upstream: string, principal: string, rejected?: string): Promise<string> {
+    const key = `${upstream}\n${principal}`;
+    const cached = this.exchanged.get(key);
+    if (cached && cached.accessToken !== rejected && !expired(cached)) return cached.accessToken;
+    let p = this.exchanging.get(key);
+    if (!p) {
+      p = this.doExchange(upstream, principal).finally(() => this.exchanging.delete(key));
+      this.exchanging.set(key, p);
+    }
+    return (await p).accessToken;
+  }
+
+  private async doExchange(upstream: string, principal: string): Promise<IssuedTokens> {
+    const client = this.client(upstream);
+    let issued: IssuedTokens;
+    try {
+      const assertion = await this.assertions.mint(principal, await client.issuer(), client.clientId);
+      issued = await client.exchange(assertion);
+    } catch (e) {
+      if (e instanceof OAuthRefusal) throw new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${upstream}'s authorization server refused the token exchange for this user (${e.error})`);
+      throw new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${upstream}: token exchange failed: ${reason(e)}`, { cause: e });
+    }
+    // Bounded: expired entries go first, then the oldest.
+    if (this.exchanged.size >= MAX_EXCHANGED) {
+      for (const [k, v] of this.exchanged) if (expired(v)) this.exchanged.delete(k);
+      for (const k of this.exchanged.keys()) { if (this.exchanged.size < MAX_EXCHANGED) break; this.exchanged.delete(k); }
+    }
+    this.exchanged.set(`${upstream}\n${principal}`, issued);
+    this.deps.log.info({ upstream, principal }, 'upstream token obtained by token exchange');
+    return issued;
+  }
+
   private async doRefresh(upstream: string, principal: string, current: StoredTokens): Promise<StoredTokens | undefined> {
-    const store = this.deps.store();
+    const store = this.store();
     // Another call may have refreshed while this one waited for the store.
     const latest = await store.get(upstream, principal);
     if (!latest) return undefined;
@@ -164,6 +238,6 @@ function reason(e: unknown): string {
   return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
 }
 
-function expired(t: StoredTokens): boolean {
+function expired(t: IssuedTokens): boolean {
   return t.expiresAt !== undefined && t.expiresAt - EXPIRY_MARGIN_MS <= Date.now();
 }

@@ -63,6 +63,31 @@ export class UpstreamOAuthClient {
     return { ...issued, refreshToken: issued.refreshToken ?? refreshToken };
   }
 
+  /**
+   * RFC 8693: exchanges a subject token (the gateway's identity assertion, a JWT) for an access token to the
+   * upstream, bound to its resource.
+   */
+  async exchange(subjectToken: string): Promise<IssuedTokens> {
+    const config = await this.configuration();
+    const params: Record<string, string> = {
+      subject_token: subjectToken,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      resource: this.resource,
+    };
+    if (this.cfg.scopes.length) params.scope = this.cfg.scopes.join(' ');
+    return this.grant(() => oidc.genericGrantRequest(config, 'urn:ietf:params:oauth:grant-type:token-exchange', params));
+  }
+
+  /** The authorization server's issuer (the audience of identity assertions). */
+  async issuer(): Promise<string> {
+    return (await this.configuration()).serverMetadata().issuer;
+  }
+
+  get clientId(): string {
+    return this.cfg.clientId;
+  }
+
   /** RFC 7009 revocation; false when the server offers no revocation endpoint. */
   async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
     const config = await this.configuration();

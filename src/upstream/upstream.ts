@@ -83,9 +83,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   /** The most recent handshake result (capabilities, serverInfo), kept while the server is down. */
   get info(): UpstreamInfo | undefined { return this.lastInfo; }
 
-  /** Whether every call is made with its user's own token (credentials.mode per-user). */
+  /** Whether every call is made with its user's own token (credentials.mode per-user or token-exchange). */
   get perUser(): boolean {
-    return this.config.transport !== 'stdio' && this.config.credentials?.mode === 'per-user';
+    return this.config.transport !== 'stdio' && this.config.credentials !== undefined && this.config.credentials.mode !== 'service';
   }
 
   /** Connects the shared connection (or probes once for per-session upstreams) without failing the gateway. */

@@ -12,8 +12,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Provider from 'oidc-provider';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import Provider, { errors } from 'oidc-provider';
+import { SignJWT, createRemoteJWKSet, importJWK, jwtVerify } from 'jose';
 import { createAdapterFactory } from '../../src/identity/authServer/adapter.js';
 import { createMemoryStorage } from '../../src/storage/memory.js';
 
@@ -30,8 +30,17 @@ export interface ProtectedUpstream {
   readonly refused: number;
   /** The next `n` requests are refused with 401 although their tokens are valid (a token revoked early). */
   rejectNext(n: number): void;
-  /** Registers the gateway's redirect URI (known once the gateway listens) and starts the authorization server. */
-  configure(redirectUri: string): void;
+  /**
+   * Registers the gateway's redirect URI (known once the gateway listens) and starts the authorization server. With
+   * `exchangeFrom` (the gateway's base URL) it also accepts RFC 8693 token exchange of the gateway's identity
+   * assertions (verified against {base}/credentials/jwks), issuing tokens for the subject `xchg:{assertion sub}`,
+   * except for principals in `denied`.
+   */
+  configure(redirectUri: string, exchangeFrom?: { base: string; denied: string[] }): void;
+  /** Token exchanges granted. */
+  readonly exchanges: number;
+  /** The identity assertions the token endpoint received. */
+  readonly assertions: string[];
   /** A refresh_token grant straight at the token endpoint (to prove a revoked refresh token is dead). */
   refreshDirectly(refreshToken: string): Promise<number>;
   /** Revokes a token at the authorization server as the client would (the user revoking access there). */
@@ -47,7 +56,7 @@ export async function startProtectedUpstream(o: { accessTokenTtl: number }): Pro
   const mcpServer = await listen(createServer());
   const mcpUrl = `http://127.0.0.1:${(mcpServer.address() as AddressInfo).port}/mcp`;
   const storage = createMemoryStorage();
-  const state = { seen: [] as { sub: string; token: string }[], refused: 0, rejectNext: 0 };
+  const state = { seen: [] as { sub: string; token: string }[], refused: 0, rejectNext: 0, exchanges: 0, assertions: [] as string[] };
   let provider: Provider | undefined;
 
   asServer.on('request', (req, res) => {
@@ -126,13 +135,16 @@ export async function startProtectedUpstream(o: { accessTokenTtl: number }): Pro
     get seen() { return state.seen; },
     get refused() { return state.refused; },
     rejectNext(n) { state.rejectNext = n; },
-    configure(redirectUri) {
+    get exchanges() { return state.exchanges; },
+    get assertions() { return state.assertions; },
+    configure(redirectUri, exchangeFrom) {
       const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
-      provider = new Provider(issuer, {
+      const exchange = 'urn:ietf:params:oauth:grant-type:token-exchange';
+      const p = provider = new Provider(issuer, {
         adapter: createAdapterFactory(storage.records),
         clients: [{
           client_id: clientId, client_secret: clientSecret, redirect_uris: [redirectUri],
-          grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256',
+          grant_types: ['authorization_code', 'refresh_token', ...(exchangeFrom ? [exchange] : [])], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256',
         }],
         jwks: { keys: [{ ...key, kid: 'as-1', use: 'sig', alg: 'ES256' } as never] },
         findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
@@ -153,6 +165,29 @@ export async function startProtectedUpstream(o: { accessTokenTtl: number }): Pro
         cookies: { keys: ['protected-upstream-cookie-key'] },
         interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
       });
+      if (!exchangeFrom) return;
+      const gatewayKeys = createRemoteJWKSet(new URL(`${exchangeFrom.base}/credentials/jwks`));
+      p.registerGrantType(exchange, async (ctx) => {
+        const params = ctx.oidc.params as Record<string, string | undefined>;
+        if (params.subject_token_type !== 'urn:ietf:params:oauth:token-type:jwt') throw new errors.InvalidRequest('subject_token_type must be jwt');
+        if (params.resource !== mcpUrl) throw new errors.InvalidTarget('unknown resource');
+        state.assertions.push(params.subject_token ?? '');
+        let sub: string;
+        try {
+          const { payload } = await jwtVerify(params.subject_token ?? '', gatewayKeys, { issuer: `${exchangeFrom.base}/credentials`, audience: issuer, maxTokenAge: 120 });
+          if (payload.client_id !== ctx.oidc.client!.clientId) throw new Error('assertion for another client');
+          sub = String(payload.sub);
+        } catch {
+          throw new errors.InvalidGrant('the subject token is not a valid assertion of the trusted gateway');
+        }
+        if (exchangeFrom.denied.includes(sub)) throw new errors.InvalidGrant('this user may not use the upstream');
+        const token = await new SignJWT({ scope: 'tools', client_id: clientId })
+          .setProtectedHeader({ alg: 'ES256', kid: 'as-1', typ: 'at+jwt' })
+          .setIssuer(issuer).setSubject(`xchg:${sub}`).setAudience(mcpUrl).setIssuedAt().setExpirationTime(`${o.accessTokenTtl}s`)
+          .sign(await importJWK({ ...key, alg: 'ES256' } as never, 'ES256'));
+        state.exchanges++;
+        ctx.body = { access_token: token, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: o.accessTokenTtl };
+      }, ['subject_token', 'subject_token_type', 'requested_token_type', 'resource', 'scope']);
     },
     async refreshDirectly(refreshToken) {
       const r = await fetch(`${issuer}/token`, {
