@@ -82,7 +82,7 @@ describe('per-user upstream credentials', () => {
     assert.match(r.error.message, /Connect your account first: up is used with your own account/);
     const url: string = r.error.data.connectUrl;
     assert.ok(url.startsWith(`${gw.url}/credentials/connect/`));
-    assert.ok(r.error.message.includes(url));
+    assert.ok(!r.error.message.includes(url), 'the link is a capability: not in the message, which is logged and audited');
     assert.deepEqual(r.error.data.elicitations.map((e: any) => [e.mode, e.url]), [['url', url]]);
     const { body, headers } = modern('tools/list', {}, 2, { elicitation: { url: {} } });
     const list = (await post(`${gw.url}${PATH}`, body, { ...headers, authorization: `Bearer ${inbound.alice}` })).json();
@@ -187,6 +187,8 @@ describe('per-user upstream credentials', () => {
     assert.ok(log.includes('upstream account connected'), 'the log was captured');
     const secrets = [...new Set(up.seen.map((s) => s.token)), ...Object.values(inbound), up.clientSecret];
     for (const s of secrets) assert.ok(!log.includes(s), 'a token or secret is in the log');
+    assert.ok(!log.includes('/credentials/connect/'), 'no connect link (a capability) in the log');
+    assert.ok(log.includes('PC_CREDENTIALS_REQUIRED') || log.includes('not connected'), 'the refusals were logged');
   });
 });
 

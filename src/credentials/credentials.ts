@@ -115,7 +115,9 @@ export class Credentials implements UserCredentialSource {
   /** PC_CREDENTIALS_REQUIRED with a fresh connect URL for this principal (data: one URL-mode elicitation). */
   async required(upstream: string, principal: string): Promise<GatewayError> {
     const url = await this.connect.ticket(upstream, principal);
-    const message = `${upstream} is used with your own account, which is not connected: open ${url} to connect it, then retry`;
+    // The URL is a capability (whoever completes it links an account to this principal), so it stays out of the
+    // message, which the log and the audit record keep; clients show it from the data (URL elicitation).
+    const message = `${upstream} is used with your own account, which is not connected: open the connect URL (error.data.connectUrl) to connect it, then retry`;
     return new GatewayError('PC_CREDENTIALS_REQUIRED', message, {
       data: { upstream, connectUrl: url, elicitations: [{ mode: 'url', elicitationId: `connect-${upstream}`, url, message: `Connect your ${upstream} account` }] },
     });
