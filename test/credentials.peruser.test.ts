@@ -66,7 +66,7 @@ upstreams:
   gw = await startTestGateway(yaml, {}, { storage, logger });
   up.configure(`${gw.url}/credentials/callback`);
   tokens = new UserTokenStore(vaultFor(gw.gateway.config, storage.records));
-  for (const user of ['alice', 'bob']) inbound[user] = await iss.sign({ sub: user, scope: 'mcp' }, { aud: `${gw.url}${PATH}`, expiresIn: '10m' });
+  for (const user of ['alice', 'bob', 'carol']) inbound[user] = await iss.sign({ sub: user, scope: 'mcp' }, { aud: `${gw.url}${PATH}`, expiresIn: '10m' });
 });
 
 after(async () => {
@@ -108,6 +108,20 @@ describe('per-user upstream credentials', () => {
     for (const subs of subsByToken.values()) assert.equal(subs.size, 1);
     assert.deepEqual(new Set(up.seen.map((s) => s.sub)), new Set(['up-alice', 'up-bob']));
     for (const t of Object.values(inbound)) assert.ok(!up.seen.some((s) => s.token === t), 'the client\'s token never goes upstream');
+  });
+
+  it('a 2025-11-25 session: its calls carry its own user\'s token; a user without an account gets -32042 with the URL elicitation', async () => {
+    const legacy = async (user: string) => {
+      const auth = { authorization: `Bearer ${inbound[user]}` };
+      const init = await post(`${gw.url}${PATH}`, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: { elicitation: { url: {} } }, clientInfo: { name: 'legacy', version: '1' } } }, auth);
+      const h = { ...auth, 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
+      return (await post(`${gw.url}${PATH}`, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } }, h)).json();
+    };
+    const [a, b, c] = await Promise.all([legacy('alice'), legacy('bob'), legacy('carol')]);
+    assert.equal(textOf(a), 'sub=up-alice');
+    assert.equal(textOf(b), 'sub=up-bob');
+    assert.equal(c.error?.code, -32042, JSON.stringify(c));
+    assert.equal(c.error.data.elicitations[0].mode, 'url');
   });
 
   it('refreshes an expired token (rotating the refresh token) without the user noticing', async () => {
