@@ -51,12 +51,14 @@ import { startHttpServer, type HttpServerHandle } from './transport/http/server.
 import { ResolvedSecrets, vaultFor } from './vault/resolve.js';
 import { AttestationService, type AttestationDeps } from './attestation/service.js';
 import { ConsoleMetrics, consoleMetricsStage } from './console/metrics.js';
+import { Credentials } from './credentials/credentials.js';
+import { credentialsStage } from './pipeline/stages/credentials.js';
 
 export interface GatewayOptions {
   logger: Logger;
   /** Tests inject storage or wires; production uses the configured ones. */
   storage?: Storage;
-  createWire?: (name: string, config: UpstreamConfig) => UpstreamWire;
+  createWire?: (name: string, config: UpstreamConfig, authorization?: (rejected?: string) => Promise<string>) => UpstreamWire;
   /** Tests and benchmarks only: rearrange the pipeline (e.g. leave a stage out to measure what it costs). */
   pipeline?: (stages: readonly NamedStage[]) => readonly NamedStage[];
   /** Tests and benchmarks: this audit log instead of the configured one (the gateway closes it). */
@@ -79,6 +81,8 @@ export interface ReloadOutcome {
 
 export class Gateway {
   readonly upstreams: ReadonlyMap<string, Upstream>;
+  /** Per-user upstream credentials: each user's own tokens, the connect flow, revocation (src/credentials). */
+  readonly credentials: Credentials;
   readonly endpoints: readonly Endpoint[];
   readonly hub: NotificationHub;
   readonly sessions: SessionManager;
@@ -111,7 +115,14 @@ export class Gateway {
 
   private constructor(readonly config: GatewayConfig, readonly storage: Storage, readonly log: Logger, createWire: GatewayOptions['createWire'] & {}, arrange: GatewayOptions['pipeline'], custom: readonly Guardrail[], monitoring: GatewayOptions['monitoring'] = {}) {
     const upstreams = new Map<string, Upstream>();
-    for (const [name, cfg] of Object.entries(config.upstreams)) upstreams.set(name, new Upstream(name, cfg, { logger: log, createWire }));
+    this.credentials = new Credentials({
+      records: storage.records,
+      vault: () => vaultFor(config, storage.records),
+      upstreamConfig: (name) => (Object.hasOwn(config.upstreams, name) ? this.vaultSecrets.fillUpstream(config.upstreams[name]!) : undefined),
+      log,
+      onRevoked: async (name, principal) => upstreams.get(name)?.releasePrincipal(principal),
+    });
+    for (const [name, cfg] of Object.entries(config.upstreams)) upstreams.set(name, new Upstream(name, cfg, { logger: log, createWire, credentials: this.credentials }));
     this.upstreams = upstreams;
     const endpoints: Endpoint[] = [];
     for (const [name, u] of upstreams) {
@@ -151,6 +162,7 @@ export class Gateway {
       auditStage({ audit: () => this.audit }),
       authenticate,
       route,
+      credentialsStage({ credentials: this.credentials }),
       policyStage({ rules: () => this.current }),
       integrityStage({ admission: this.admission }),
       validateStage({ limits: config.limits, schemas: this.schemas }),
@@ -240,8 +252,10 @@ export class Gateway {
       // Read once here, before anything connects (and again on reload); the configuration keeps the references.
       const secrets = await ResolvedSecrets.resolve(config, () => vaultFor(config, storage.records));
       const wires = opts.createWire ?? wireFactory(opts.logger, config);
-      gw = new Gateway(config, storage, opts.logger, (name, cfg) => wires(name, gw.vaultSecrets.fillUpstream(cfg)), opts.pipeline, custom, opts.monitoring);
+      gw = new Gateway(config, storage, opts.logger, (name, cfg, auth) => wires(name, gw.vaultSecrets.fillUpstream(cfg), auth), opts.pipeline, custom, opts.monitoring);
       gw.vaultSecrets = secrets;
+      // Fail fast: per-user tokens and the token-exchange signing key live in the vault, so its key must be there before any user connects.
+      if (Object.values(config.upstreams).some((u) => u.transport !== 'stdio' && u.credentials !== undefined && u.credentials.mode !== 'service')) await vaultFor(config, storage.records).provider.currentKekId();
     } catch (e) {
       if (!opts.storage) await storage.close();
       throw e;

@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   measure: () => import('./measure.js'),
   attest: () => import('./attest.js'),
   vault: () => import('./vault.js'),
+  credentials: () => import('./credentials.js'),
 };
 
 export async function main(argv: readonly string[]): Promise<number> {

@@ -119,6 +119,20 @@ test:    runs tables of expected decisions (default: policy-tests.yaml beside th
       --annotations J the tool's annotations as its server declares them, e.g. '{"readOnlyHint":true}'
                       (overrides in the configuration win, as in the gateway)
 `,
+  credentials: `Usage: portcullis credentials list [--upstream NAME] [--config FILE]
+       portcullis credentials revoke --user WHO --upstream NAME [--config FILE]
+
+The upstream accounts users connected for upstreams with per-user credentials (credentials.mode: per-user); their
+tokens are kept in the vault. See docs/credentials.md.
+
+  list                who connected which upstream, and when; never tokens
+  revoke              delete that user's tokens and revoke them at the upstream's authorization server; their next
+                      call asks them to connect again
+
+      --user WHO      the principal key ("issuer subject") or the subject
+      --upstream NAME the upstream
+  -c, --config FILE   configuration file (default: ./portcullis.yaml)
+`,
   vault: `Usage: portcullis vault init [--config FILE]
        portcullis vault set NAME [--from-env VAR | --from-file FILE] [--config FILE]
        portcullis vault list [--config FILE]
@@ -241,6 +255,7 @@ Commands:
   attest   verify a gateway's attestation document
   user     manage the built-in authorization server's accounts
   vault    manage the encrypted credential vault (\${secret:NAME} in the configuration)
+  credentials  list or revoke the upstream accounts users connected (per-user credentials)
 
 Options:
   -h, --help       show help (also: portcullis <command> --help)

@@ -1,5 +1,5 @@
 /** Rules JSON Schema cannot express: references between sections and security constraints across fields. */
-import type { GatewayConfig } from './types.js';
+import type { GatewayConfig, HttpUpstreamConfig, SseUpstreamConfig } from './types.js';
 import { isLoopbackHost } from './loopback.js';
 import type { PathIssue } from './paths.js';
 import { closest } from './suggest.js';
@@ -80,6 +80,7 @@ export function crossCheck(cfg: GatewayConfig): PathIssue[] {
         issues.push({ segs: ['upstreams', name, 'url'], message: `plain http is allowed only to a loopback address: use https, or set allowPrivateNetworks: true for a server on a private network` });
       }
     }
+    if (up.transport !== 'stdio' && up.credentials && up.credentials.mode !== 'service') issues.push(...perUserIssues(name, up));
     if (up.transport !== 'stdio' && up.tls && (up.tls.cert === undefined) !== (up.tls.key === undefined)) {
       issues.push({ segs: ['upstreams', name, 'tls'], message: 'cert and key go together' });
     }
@@ -93,6 +94,18 @@ export function crossCheck(cfg: GatewayConfig): PathIssue[] {
     if (up.transport === 'stdio' && up.sandbox?.mode === 'none' && cfg.sandbox?.requireIsolation !== false) {
       issues.push({ segs: ['upstreams', name, 'sandbox', 'mode'], message: '"none" runs the server unsandboxed: set sandbox.requireIsolation to false to allow that' });
     }
+  }
+  return issues;
+}
+
+/** Per-user credentials (src/credentials): an OAuth client to act as, and no static Authorization to mix with it. */
+function perUserIssues(name: string, up: HttpUpstreamConfig | SseUpstreamConfig): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const mode = up.credentials!.mode;
+  if (up.transport !== 'http') issues.push({ segs: ['upstreams', name, 'credentials', 'mode'], message: `${mode} credentials need transport http (Streamable HTTP sets the token per request)` });
+  if (!up.credentials?.oauth) issues.push({ segs: ['upstreams', name, 'credentials'], message: `${mode} credentials need oauth: { clientId, ... } (the gateway's client at the upstream's authorization server)` });
+  if (Object.keys(up.headers).some((h) => h.toLowerCase() === 'authorization')) {
+    issues.push({ segs: ['upstreams', name, 'headers'], message: `a static Authorization header cannot be combined with ${mode} credentials: each call carries its user's own token` });
   }
   return issues;
 }

@@ -239,6 +239,30 @@ const upstreamPrivateNetworks: SchemaNode = {
   description: 'An internal server: its host name may resolve to loopback or private addresses, and plain http is allowed. Without it, a host name must resolve to public addresses (each connection goes to the address its lookup vetted) and plain http is allowed only to a loopback address (docs/security.md#egress). An upstream named by a literal address is reached at that address.',
 };
 
+const upstreamCredentials: SchemaNode = {
+  type: 'object',
+  description: 'Whose credentials the upstream sees (docs/credentials.md). "service": the static headers. "per-user": the gateway is an OAuth client of the upstream\'s authorization server; each user connects their own account once, and their calls carry only their own token.',
+  additionalProperties: false,
+  required: ['mode'],
+  properties: {
+    mode: { type: 'string', enum: ['service', 'per-user', 'token-exchange'], description: 'service: the headers; per-user: each user\'s own OAuth token, connected once in the browser; token-exchange: a token per user from RFC 8693 token exchange of an identity assertion the gateway signs. Both user modes use one upstream connection per user.' },
+    oauth: {
+      type: 'object',
+      description: 'The OAuth client the gateway is at the upstream\'s authorization server (authorization code + PKCE, refresh, RFC 7009 revocation).',
+      additionalProperties: false,
+      required: ['clientId'],
+      properties: {
+        issuer: url('The authorization server (RFC 8414 / OpenID discovery). Default: the first one the upstream\'s Protected Resource Metadata names.'),
+        clientId: { type: 'string', minLength: 1, description: 'The gateway\'s client ID at that server; its redirect URI is {publicUrl}/credentials/callback.' },
+        clientSecret: { type: 'string', minLength: 1, description: 'Confidential client secret; use a ${secret:NAME} reference. Absent: a public client (PKCE only).' },
+        scopes: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'Scopes requested when a user connects.' },
+        resource: url('RFC 8707 resource the tokens must be bound to. Default: the upstream URL.'),
+        allowPrivateNetworks: { type: 'boolean', default: false, description: 'The authorization server may be on loopback or private addresses and plain http (tests and internal servers).' },
+      },
+    },
+  },
+};
+
 const httpUpstream: SchemaNode = {
   type: 'object',
   title: 'http upstream',
@@ -251,6 +275,7 @@ const httpUpstream: SchemaNode = {
     headers,
     tls: upstreamTls,
     allowPrivateNetworks: upstreamPrivateNetworks,
+    credentials: upstreamCredentials,
     ...upstreamCommon,
   },
 };
@@ -267,6 +292,7 @@ const sseUpstream: SchemaNode = {
     headers,
     tls: upstreamTls,
     allowPrivateNetworks: upstreamPrivateNetworks,
+    credentials: upstreamCredentials,
     ...upstreamCommon,
   },
 };

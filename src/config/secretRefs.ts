@@ -31,11 +31,12 @@ export interface SecretRefs {
 }
 
 /** Where a reference is allowed: places that reach an upstream or a token endpoint, and are never shown or logged. */
-export const SECRET_LOCATIONS = 'upstreams.<name>.headers, upstreams.<name>.env, auth.builtin.clients[].clientSecret and auth.builtin.federation[].clientSecret';
+export const SECRET_LOCATIONS = 'upstreams.<name>.headers, upstreams.<name>.env, upstreams.<name>.credentials.oauth.clientSecret, auth.builtin.clients[].clientSecret and auth.builtin.federation[].clientSecret';
 
 export function secretAllowedAt(segs: readonly Segment[]): boolean {
   const [a, b, c, d, e] = segs;
   if (a === 'upstreams' && segs.length === 4) return c === 'headers' || c === 'env';
+  if (a === 'upstreams' && segs.length === 5) return c === 'credentials' && d === 'oauth' && e === 'clientSecret';
   return segs.length === 5 && a === 'auth' && b === 'builtin' && (c === 'clients' || c === 'federation') && typeof d === 'number' && e === 'clientSecret';
 }
 
@@ -80,6 +81,8 @@ export function templatedValues(config: GatewayConfig): { segs: Segment[]; text:
       const values = (u as { headers?: Record<string, string>; env?: Record<string, string> })[section];
       for (const [k, v] of Object.entries(values ?? {})) out.push({ segs: ['upstreams', name, section, k], text: v });
     }
+    const oauth = (u as { credentials?: { oauth?: { clientSecret?: string } } }).credentials?.oauth;
+    if (oauth?.clientSecret !== undefined) out.push({ segs: ['upstreams', name, 'credentials', 'oauth', 'clientSecret'], text: oauth.clientSecret });
   }
   for (const section of ['clients', 'federation'] as const) {
     (config.auth?.builtin?.[section] ?? []).forEach((c: { clientSecret?: string }, i: number) => {

@@ -368,6 +368,31 @@ export interface HttpUpstreamConfig extends UpstreamCommon {
   tls?: UpstreamTlsConfig;
   /** The host name may resolve to loopback/private addresses, and plain http is allowed (an internal server). */
   allowPrivateNetworks: boolean;
+  /** Whose credentials the upstream sees: the static headers (service) or each user's own token (per-user). */
+  credentials?: UpstreamCredentialsConfig;
+}
+
+/** How the gateway authenticates to an HTTP upstream (src/credentials, docs/credentials.md). */
+export interface UpstreamCredentialsConfig {
+  /**
+   * "service": the static `headers`; "per-user": each user's own OAuth token, connected once in the browser;
+   * "token-exchange": a token derived per user with RFC 8693 from an identity assertion the gateway signs.
+   */
+  mode: 'service' | 'per-user' | 'token-exchange';
+  oauth?: UpstreamOAuthConfig;
+}
+
+export interface UpstreamOAuthConfig {
+  /** The upstream's authorization server; discovered from the upstream's Protected Resource Metadata when absent. */
+  issuer?: string;
+  clientId: string;
+  /** May be a ${secret:NAME} reference; absent for a public client (PKCE only). */
+  clientSecret?: string;
+  scopes: string[];
+  /** RFC 8707 resource the tokens are bound to; default: the upstream URL. */
+  resource?: string;
+  /** The authorization server may be on loopback/private addresses and plain http (tests, internal servers). */
+  allowPrivateNetworks: boolean;
 }
 
 export interface SseUpstreamConfig extends UpstreamCommon {
@@ -377,6 +402,7 @@ export interface SseUpstreamConfig extends UpstreamCommon {
   tls?: UpstreamTlsConfig;
   /** As for http upstreams. */
   allowPrivateNetworks: boolean;
+  credentials?: UpstreamCredentialsConfig;
 }
 
 export interface VirtualServerConfig {

@@ -35,7 +35,7 @@ const LOGIN_COOKIE = '__Host-portcullis.console-login';
 type Mode = 'oauth' | 'local' | 'unavailable';
 
 /** Paths the gateway serves itself (AUTH_SERVER_PATH, MCP routes, probes). */
-const RESERVED = [AUTH_SERVER_PATH, '/mcp', '/sse', '/messages', '/servers', '/virtual', '/healthz', '/readyz', '/.well-known'];
+const RESERVED = [AUTH_SERVER_PATH, '/mcp', '/sse', '/messages', '/servers', '/virtual', '/healthz', '/readyz', '/.well-known', '/credentials'];
 
 export class ConsoleApp {
   readonly path: string;

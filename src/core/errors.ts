@@ -38,6 +38,7 @@ export const ERRORS = {
   PC_UNKNOWN_RESOURCE: { http: 200, rpc: ErrorCode.InvalidParams, message: 'Resource not found' },
   PC_REQUEST_STATE: { http: 200, rpc: ErrorCode.InvalidParams, message: 'Invalid or expired requestState' },
   PC_UPSTREAM_UNAVAILABLE: { http: 200, rpc: ErrorCode.UpstreamUnavailable, message: 'Upstream unavailable' },
+  PC_CREDENTIALS_REQUIRED: { http: 200, rpc: ErrorCode.UrlElicitationRequired, message: 'Connect your account first' },
   PC_UPSTREAM_TIMEOUT: { http: 200, rpc: ErrorCode.RequestTimeout, message: 'Upstream request timed out' },
   PC_CANCELLED: { http: 200, rpc: ErrorCode.ConnectionClosed, message: 'Request cancelled' },
   PC_UNAUTHENTICATED: { http: 401, rpc: ErrorCode.InvalidRequest, message: 'Unauthorized' },

@@ -67,10 +67,10 @@ export async function completionTarget(rules: RuleSet, up: Upstream, cat: Catalo
   throw new GatewayError('PC_INVALID_PARAMS', 'unknown completion ref type');
 }
 
-/** The connection a request uses (its session's own, its capability profile's, or the shared one). */
+/** The connection a request uses (its principal's own, its session's own, its capability profile's, or the shared one). */
 export function connectionFor(ctx: RequestContext, up: Upstream): Promise<UpstreamConnection> {
   const s = ctx.session;
-  return up.acquire(s?.id, s ? (req, signal) => s.request(req.method, req.params, signal) : undefined, ctx.clientCapabilities);
+  return up.acquire(s?.id, s ? (req, signal) => s.request(req.method, req.params, signal) : undefined, ctx.clientCapabilities, ctx.principal?.key);
 }
 
 /** The upstream and its own URI behind a client-visible resource URI of an endpoint. */

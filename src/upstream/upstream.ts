@@ -1,7 +1,9 @@
 /**
  * An Upstream owns the connections to one configured server: a shared, multiplexed connection, or one per
  * client session. It restarts dead connections with exponential backoff and reports its health, so that one
- * failing server degrades only itself.
+ * failing server degrades only itself. An upstream with per-user credentials has no shared connection at all: each
+ * principal gets its own, whose wire carries only that principal's token (src/credentials), so one user's
+ * connection never carries another's calls.
  */
 import { EventEmitter } from 'node:events';
 import type { JsonObject, JsonRpcNotification } from '../core/jsonrpc.js';
@@ -21,9 +23,21 @@ export interface UpstreamEvents {
   health: [Health];
 }
 
+/** Per-user credentials, as the upstream layer needs them (src/credentials implements it). */
+export interface UserCredentialSource {
+  /** Throws PC_CREDENTIALS_REQUIRED (with the connect URL) when the principal has no usable account at the upstream. */
+  ensure(upstream: string, principal: string): Promise<void>;
+  /** The principal's access token, refreshed when expired or when `rejected` (the token the upstream refused) is current. */
+  token(upstream: string, principal: string, rejected?: string): Promise<string>;
+}
+
+/** Gives a wire its Authorization value per request (per-user credentials); see HttpWireOptions.authorization. */
+export type WireAuthorization = (rejected?: string) => Promise<string>;
+
 export interface UpstreamDeps {
   logger: Logger;
-  createWire: (name: string, config: UpstreamConfig) => UpstreamWire;
+  createWire: (name: string, config: UpstreamConfig, authorization?: WireAuthorization) => UpstreamWire;
+  credentials?: UserCredentialSource | undefined;
 }
 
 const DEFAULT_RESTART = { maxRetries: 5, initialDelayMs: 500, maxDelayMs: 30_000 };
@@ -31,6 +45,8 @@ const DEFAULT_RESTART = { maxRetries: 5, initialDelayMs: 500, maxDelayMs: 30_000
 export class Upstream extends EventEmitter<UpstreamEvents> {
   private shared: UpstreamConnection | undefined;
   private readonly perSession = new Map<string, UpstreamConnection>();
+  /** Per-user credentials: one connection per principal (and session, and capability profile); see scopeKey. */
+  private readonly perPrincipal = new Map<string, UpstreamConnection>();
   private readonly all = new Set<UpstreamConnection>();
   /** Legacy HTTP/SSE upstreams: connections for clients that declare less than everything (capabilityProfile.ts). */
   private readonly byProfile = new Map<string, UpstreamConnection>();
@@ -67,8 +83,15 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   /** The most recent handshake result (capabilities, serverInfo), kept while the server is down. */
   get info(): UpstreamInfo | undefined { return this.lastInfo; }
 
+  /** Whether every call is made with its user's own token (credentials.mode per-user or token-exchange). */
+  get perUser(): boolean {
+    return this.config.transport !== 'stdio' && this.config.credentials !== undefined && this.config.credentials.mode !== 'service';
+  }
+
   /** Connects the shared connection (or probes once for per-session upstreams) without failing the gateway. */
   async start(): Promise<void> {
+    // Nothing to probe with: a per-user upstream is reached only with some user's token, on that user's behalf.
+    if (this.perUser) return;
     try {
       if (this.config.connection === 'shared') await this.sharedConnection();
       else {
@@ -85,9 +108,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
    * The connection to use for a call. `sessionKey` identifies the client session for per-session upstreams;
    * `onUnclaimed` answers server-to-client requests not tied to a call (e.g. roots/list) on that connection.
    */
-  async acquire(sessionKey?: string, onUnclaimed?: ServerToClientHandler, clientCapabilities?: JsonObject): Promise<UpstreamConnection> {
+  async acquire(sessionKey?: string, onUnclaimed?: ServerToClientHandler, clientCapabilities?: JsonObject, principal?: string): Promise<UpstreamConnection> {
     if (this.closed) throw new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${this.name} is shut down`);
     const profile = clientCapabilities === undefined ? FULL_PROFILE : capabilityProfile(clientCapabilities);
+    if (this.perUser) return this.principalConnection(principal, sessionKey, onUnclaimed, profile);
     if (this.config.connection === 'per-session' && sessionKey !== undefined) {
       let c = this.perSession.get(sessionKey);
       if (!c || c.state === 'down' || c.state === 'closed') {
@@ -119,8 +143,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
    * The connection acquire() would give for these arguments when it is connected already, without waiting (the hot
    * path: no promise, no await); undefined when acquire() has work to do.
    */
-  connected(sessionKey?: string, clientCapabilities?: JsonObject): UpstreamConnection | undefined {
+  connected(sessionKey?: string, clientCapabilities?: JsonObject, principal?: string): UpstreamConnection | undefined {
     if (this.closed) return undefined;
+    if (this.perUser) {
+      if (principal === undefined) return undefined;
+      const profile = clientCapabilities === undefined ? FULL_PROFILE : capabilityProfile(clientCapabilities);
+      const c = this.perPrincipal.get(this.scopeKey(principal, sessionKey, profile));
+      return c?.state === 'ready' ? c : undefined;
+    }
     if (this.config.connection === 'per-session' && sessionKey !== undefined) {
       const c = this.perSession.get(sessionKey);
       return c?.state === 'ready' ? c : undefined;
@@ -136,10 +166,57 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 
   /** Ends a client session's dedicated connection. */
   async release(sessionKey: string): Promise<void> {
+    const own = [...this.perPrincipal].filter(([k]) => k.split('\n')[1] === sessionKey);
+    for (const [k] of own) this.perPrincipal.delete(k);
+    await Promise.allSettled(own.map(([, c]) => c.close()));
     const c = this.perSession.get(sessionKey);
     if (!c) return;
     this.perSession.delete(sessionKey);
     await c.close();
+  }
+
+  /** Ends every connection of a principal (their credentials were revoked: nothing may use the old token). */
+  async releasePrincipal(principal: string): Promise<void> {
+    const own = [...this.perPrincipal].filter(([k]) => k.split('\n')[0] === principal);
+    for (const [k] of own) this.perPrincipal.delete(k);
+    await Promise.allSettled(own.map(([, c]) => c.close()));
+  }
+
+  /**
+   * Per-user credentials: the principal's own connection. Every wire of it asks the credential source for that
+   * principal's token per request, so refreshes apply at once; a principal without an account gets the connect error
+   * before anything is sent.
+   */
+  private async principalConnection(principal: string | undefined, sessionKey: string | undefined, onUnclaimed: ServerToClientHandler | undefined, profile: CapabilityProfile): Promise<UpstreamConnection> {
+    const creds = this.deps.credentials;
+    if (principal === undefined || !creds) {
+      throw new GatewayError('PC_CREDENTIALS_REQUIRED', `${this.name} is reached with each user's own account, and this request has no user`);
+    }
+    await creds.ensure(this.name, principal);
+    const key = this.scopeKey(principal, sessionKey, profile);
+    let c = this.perPrincipal.get(key);
+    if (!c || c.state === 'down' || c.state === 'closed') {
+      // Unsolicited notifications reach the client only through its own session: a principal's connection without
+      // one keeps them to itself (its catalogue still hears list changes), so nothing of one user's reaches another.
+      const session = this.config.connection === 'per-session' ? sessionKey : undefined;
+      c = this.newConnection(onUnclaimed, session, profile, session !== undefined, principal);
+      this.perPrincipal.set(key, c);
+    }
+    try {
+      await c.connect();
+      this.lastInfo = c.info;
+      this.setHealth('ready');
+    } catch (e) {
+      if (this.perPrincipal.get(key) === c) this.perPrincipal.delete(key);
+      throw new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${this.name}: ${(e as Error).message}`, { cause: e });
+    }
+    return c;
+  }
+
+  /** Principal, then the session (per-session upstreams only), then the capability profile: never shared across principals. */
+  private scopeKey(principal: string, sessionKey: string | undefined, profile: CapabilityProfile): string {
+    const session = this.config.connection === 'per-session' ? sessionKey ?? '' : '';
+    return `${principal}\n${session}\n${profile.key}`;
   }
 
   private async sharedConnection(): Promise<UpstreamConnection> {
@@ -158,9 +235,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     }
   }
 
-  private newConnection(onUnclaimed: ServerToClientHandler | undefined, sessionKey?: string, profile: CapabilityProfile = FULL_PROFILE, notifies = true): UpstreamConnection {
+  private newConnection(onUnclaimed: ServerToClientHandler | undefined, sessionKey?: string, profile: CapabilityProfile = FULL_PROFILE, notifies = true, principal?: string): UpstreamConnection {
     if (this.closed) throw new GatewayError('PC_UPSTREAM_UNAVAILABLE', `${this.name} is shut down`);
-    const wire = this.deps.createWire(this.name, this.config);
+    const creds = this.deps.credentials;
+    const authorization: WireAuthorization | undefined = principal !== undefined && creds ? (rejected) => creds.token(this.name, principal, rejected) : undefined;
+    const wire = this.deps.createWire(this.name, this.config, authorization);
     const c = new UpstreamConnection(wire, {
       name: this.name,
       protocol: this.config.protocol,
@@ -230,6 +309,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const all = [...this.all];
     this.all.clear();
     this.perSession.clear();
+    this.perPrincipal.clear();
     this.byProfile.clear();
     this.shared = undefined;
     await Promise.allSettled(all.map((c) => c.close()));

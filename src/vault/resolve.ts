@@ -79,7 +79,10 @@ export class ResolvedSecrets {
   fillUpstream(upstream: UpstreamConfig): UpstreamConfig {
     const u = upstream as UpstreamConfig & { headers?: Record<string, string>; env?: Record<string, string> };
     const filled = (values: Record<string, string> | undefined) => values && Object.fromEntries(Object.entries(values).map(([k, v]) => [k, this.fill(parseTemplate(v))]));
-    return { ...u, ...(u.headers ? { headers: filled(u.headers) } : {}), ...(u.env ? { env: filled(u.env) } : {}) } as UpstreamConfig;
+    const oauth = (u as { credentials?: { mode: string; oauth?: { clientSecret?: string } } }).credentials?.oauth;
+    // The per-user OAuth client's secret (src/credentials) reaches only the upstream's token endpoint.
+    const credentials = oauth?.clientSecret !== undefined ? { credentials: { ...(u as { credentials: object }).credentials, oauth: { ...oauth, clientSecret: this.fill(parseTemplate(oauth.clientSecret)) } } } : {};
+    return { ...u, ...(u.headers ? { headers: filled(u.headers) } : {}), ...(u.env ? { env: filled(u.env) } : {}), ...credentials } as UpstreamConfig;
   }
 
   /** A copy of the configuration with the authorization server's client secrets filled in, for the identity layer only. */

@@ -72,7 +72,7 @@ function refuse(v: ItemVerdict): void {
 
 /** The tool's definition from a tool list no older than the upstream's integrity.recheckMs. */
 async function freshTool(ctx: RequestContext, up: Upstream, name: string) {
-  const conn = up.connected(ctx.session?.id, ctx.clientCapabilities) ?? (await connectionFor(ctx, up));
+  const conn = up.connected(ctx.session?.id, ctx.clientCapabilities, ctx.principal?.key) ?? (await connectionFor(ctx, up));
   const cat = up.catalog(conn);
   const recheck = up.config.integrity?.recheckMs ?? 0;
   // recheckMs 0: the definition comes from a tools/list fetched after this call arrived (shared by concurrent calls).
@@ -83,7 +83,7 @@ async function freshTool(ctx: RequestContext, up: Upstream, name: string) {
 
 async function resourceDefinition(ctx: RequestContext, up: Upstream, kind: 'resource' | 'template', key: string | undefined): Promise<{ kind: DefinitionKind; definition: JsonObject } | undefined> {
   if (key === undefined) return undefined;
-  const conn = up.connected(ctx.session?.id, ctx.clientCapabilities) ?? (await connectionFor(ctx, up));
+  const conn = up.connected(ctx.session?.id, ctx.clientCapabilities, ctx.principal?.key) ?? (await connectionFor(ctx, up));
   const cat = up.catalog(conn);
   const def = kind === 'resource' ? await cat.resources.get(key) : await cat.templates.get(key);
   return def ? { kind: kind === 'resource' ? 'resource' : 'resourceTemplate', definition: def } : undefined;

@@ -35,7 +35,7 @@ export function policyStage(deps: PolicyStageDeps): NamedStage {
       const r = ctx.route;
       if (r?.kind === 'forward' && r.method === 'tools/call') {
         // The hot path: a connected upstream and a tool already known are decided without a single await.
-        const conn = r.upstream.connected(ctx.session?.id, ctx.clientCapabilities);
+        const conn = r.upstream.connected(ctx.session?.id, ctx.clientCapabilities, ctx.principal?.key);
         const name = r.params.name;
         const tool = conn && typeof name === 'string' ? r.upstream.catalog(conn).tools.peek(name) : undefined;
         if (tool) {
@@ -108,7 +108,7 @@ async function decide(ctx: RequestContext, next: () => Promise<JsonObject>, rule
 }
 
 async function catalog(ctx: RequestContext, up: Upstream): Promise<Catalog> {
-  return up.catalog(up.connected(ctx.session?.id, ctx.clientCapabilities) ?? (await connectionFor(ctx, up)));
+  return up.catalog(up.connected(ctx.session?.id, ctx.clientCapabilities, ctx.principal?.key) ?? (await connectionFor(ctx, up)));
 }
 
 /** Decides the use; a denied item the principal cannot even see is reported as not existing. */

@@ -164,7 +164,7 @@ async function broadcast(ctx: RequestContext, method: string, params: JsonObject
 }
 
 async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstream, method: string, params: JsonObject): Promise<JsonObject> {
-  const conn = up.connected(ctx.session?.id, ctx.clientCapabilities) ?? await acquire(ctx, up);
+  const conn = up.connected(ctx.session?.id, ctx.clientCapabilities, ctx.principal?.key) ?? await acquire(ctx, up);
   const upstreamEra = conn.info?.era ?? 'legacy';
   const mrtr = MRTR_METHODS.has(method);
   const binding: StateBinding = { principal: ctx.principal?.key ?? 'local', method, params: ctx.request.params ?? {} };

@@ -82,6 +82,7 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
     guards.checkOrigin(req.headers.origin);
     if (path === '/healthz') return health(gw, res);
     if (consoleApp?.owns(path)) return consoleApp.handle(req, res, path, id);
+    if (gw.credentials.owns(path)) return gw.credentials.handle(req, res, path);
     if (path === '/readyz') return serveReady(gw.storage, gw.upstreams.values(), res);
     if (path === monitoring.metrics.path && gw.monitoring.metrics) return serveMetrics(gw.monitoring.metrics, monitoring.metrics.bearerToken, req, res);
     const match = routes.get(path.endsWith('/') && path.length > 1 ? path.slice(0, -1) : path);
@@ -125,6 +126,7 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
   const hostForUrl = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
   const url = `${listener.scheme}://${hostForUrl}:${port}`;
   consoleApp?.setBase(normaliseBase(publicUrl ?? url));
+  gw.credentials.setBase(normaliseBase(publicUrl ?? url));
   identityReady = Identity.create({
     config: consoleApp?.identityConfig(gw.identityConfig()) ?? gw.identityConfig(),
     base: normaliseBase(publicUrl ?? url),

@@ -22,6 +22,11 @@ export interface HttpWireOptions {
   url: string | URL;
   /** Sent on every request (e.g. Authorization); protocol headers take precedence. */
   headers?: Readonly<Record<string, string>>;
+  /**
+   * Per-user credentials: the Bearer token for each request, asked for per request (so a refresh applies at once).
+   * On a 401 the wire asks again with the refused token and, when it gets another, resends once.
+   */
+  authorization?: (rejected?: string) => Promise<string>;
   logger?: Logger;
   name?: string;
   /** Trust anchors and client certificate for an https URL (files are read when the wire is made). */
@@ -122,6 +127,14 @@ export class HttpWire implements UpstreamWire {
       if (opts?.headers) for (const [k, v] of Object.entries(opts.headers)) headers[k.toLowerCase()] = v;
       ex.sentSession = this.legacyHeaders(headers);
     }
+    // A token the provider cannot give (the user's account is gone) fails this request like an unreachable server.
+    let token: string | undefined;
+    try {
+      token = await this.authorize(headers);
+    } catch (err) {
+      this.undeliverable(ex, `Upstream credentials: ${errText(err)}`);
+      return;
+    }
     // The caller's signal is used as is (one controller per call, not two); close() still ends such calls by
     // destroying the pool. Only calls without a signal get one of the wire's own.
     const own = opts?.signal ? undefined : new AbortController();
@@ -133,7 +146,16 @@ export class HttpWire implements UpstreamWire {
     let streaming = false;
     try {
       // undici takes any signal with `aborted` and addEventListener/removeEventListener (a Cancellation included).
-      const res = await this.pool.request({ path: this.path, method: 'POST', headers, body: JSON.stringify(message), signal: ctl.signal as AbortSignal });
+      const body = JSON.stringify(message);
+      let res = await this.pool.request({ path: this.path, method: 'POST', headers, body, signal: ctl.signal as AbortSignal });
+      if (res.statusCode === 401 && token !== undefined) {
+        // The upstream refused the token (expired early, or revoked): one fresh token, one retry.
+        const fresh = await this.authorize(headers, token).catch(() => undefined);
+        if (fresh !== undefined && fresh !== token) {
+          discard(res.body);
+          res = await this.pool.request({ path: this.path, method: 'POST', headers, body, signal: ctl.signal as AbortSignal });
+        }
+      }
       if (!ex.modern && ex.what === 'initialize' && res.statusCode < 300) {
         const sid = header(res.headers, HEADER.sessionId);
         if (sid) this._sessionId = sid;
@@ -267,12 +289,21 @@ export class HttpWire implements UpstreamWire {
   private async get(signal: CancelSignal, lastEventId?: string): Promise<{ body?: ResponseBody; status: number; expired: boolean }> {
     const headers: Record<string, string> = { ...this.base, accept: 'text/event-stream' };
     const sentSession = this.legacyHeaders(headers);
+    await this.authorize(headers);
     if (lastEventId) headers[HEADER.lastEventId] = lastEventId;
     const res = await this.pool.request({ path: this.path, method: 'GET', headers, signal });
     const ok = res.statusCode >= 200 && res.statusCode < 300 && mediaType(res.headers) === 'text/event-stream';
     if (ok) return { body: res.body, status: res.statusCode, expired: false };
     discard(res.body);
     return { status: res.statusCode, expired: res.statusCode === 404 && sentSession };
+  }
+
+  /** Sets the per-user Authorization header when the wire has a provider; returns the token used. */
+  private async authorize(headers: Record<string, string>, rejected?: string): Promise<string | undefined> {
+    if (!this.opts.authorization) return undefined;
+    const token = await this.opts.authorization(rejected);
+    headers.authorization = `Bearer ${token}`;
+    return token;
   }
 
   private legacyHeaders(headers: Record<string, string>): boolean {
@@ -375,6 +406,7 @@ export class HttpWire implements UpstreamWire {
     const headers: Record<string, string> = { ...this.base };
     this.legacyHeaders(headers);
     try {
+      await this.authorize(headers);
       const res = await this.pool.request({ path: this.path, method: 'DELETE', headers, signal: ctl.signal });
       await res.body.dump();
     } catch {
