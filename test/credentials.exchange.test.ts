@@ -17,7 +17,9 @@ import type { RunningGateway } from '../src/gateway.js';
 
 process.env.PORTCULLIS_VAULT_KEY = randomBytes(32).toString('base64');
 
-const TTL_S = 2;
+// Long enough that the concurrent calls of the first test finish well within one token's life (minus the gateway's
+// 1-second expiry margin) on a loaded machine; the expiry test waits it out.
+const TTL_S = 5;
 const PATH = '/servers/up/mcp';
 let iss: TestIssuer;
 let up: ProtectedUpstream;

@@ -74,6 +74,26 @@ export class ConsoleApp {
     return path === this.path || path.startsWith(`${this.path}/`);
   }
 
+  /**
+   * The principal key this browser is signed in as: its console session, or with auth.mode none a loopback peer as
+   * the local principal. Other parts of the gateway (connecting upstream accounts) use it to know who is at the browser.
+   */
+  async signedInKey(req: IncomingMessage): Promise<string | undefined> {
+    if (this.mode === 'local') return isLoopbackAddress((req.socket.remoteAddress ?? '').replace(/^::ffff:/, '')) ? 'local' : undefined;
+    if (this.mode !== 'oauth') return undefined;
+    return (await this.sessions.get(readCookie(req, SESSION_COOKIE)))?.key;
+  }
+
+  /** Whether browsers can sign in here at all (the built-in authorization server, or auth.mode none on loopback). */
+  get canSignIn(): boolean {
+    return this.mode !== 'unavailable';
+  }
+
+  /** Where a browser signs in. */
+  get signInUrl(): string {
+    return `${this.base}${this.path}/`;
+  }
+
   /** The console as a protected resource of the built-in authorization server (the audience of its tokens). */
   resourceRoutes(): Array<{ mcpPath: string; name: string }> {
     return this.mode === 'oauth' ? [{ mcpPath: this.path, name: 'console' }] : [];

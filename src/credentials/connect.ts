@@ -8,9 +8,14 @@
  *
  * A ticket is minted only in the answer to an authenticated request of that principal (PC_CREDENTIALS_REQUIRED), is
  * random (256 bits), single-use and lives ten minutes. The browser that pressed the button gets a cookie the
- * callback must see, so a code obtained in another browser (login CSRF) is refused. The page names the gateway user
- * before anything happens, because whoever holds a ticket links an account to that user (a forwarded link is a
- * phishing attempt the page makes visible).
+ * callback must see, so a code obtained in another browser (login CSRF) is refused.
+ *
+ * Where browsers can sign in to the gateway (the console: the built-in authorization server, or auth.mode none on
+ * loopback), the browser must be signed in as the ticket's principal: a link forwarded to someone else would
+ * otherwise let them connect *their* upstream account to the sender's gateway user, who would then act with it
+ * (account-linking CSRF). Without such a session the page asks to sign in first. With external issuers only there
+ * is no browser sign-in yet: the page names the gateway user before anything happens, and docs/credentials.md says
+ * what that leaves open.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -35,6 +40,12 @@ export interface ConnectDeps {
   stored: (upstream: string, principal: string, subject: string, tokens: IssuedTokens) => Promise<void>;
 }
 
+/** Who this browser is signed in as (the console session), or undefined; `signInUrl` is where to do it. */
+export interface BrowserIdentity {
+  signedIn(req: IncomingMessage): Promise<string | undefined>;
+  signInUrl: () => string;
+}
+
 class ConnectError extends Error {
   constructor(readonly status: number, message: string) {
     super(message);
@@ -42,7 +53,22 @@ class ConnectError extends Error {
 }
 
 export class ConnectFlow {
+  private browser: BrowserIdentity | undefined;
+
   constructor(private readonly deps: ConnectDeps) {}
+
+  /** How to tell who the browser is (the console's sign-in); without it no account can be connected. */
+  setBrowserIdentity(b: BrowserIdentity | undefined): void {
+    this.browser = b;
+  }
+
+  /** Refuses unless this browser is signed in as the ticket's principal. */
+  private async sameUser(req: IncomingMessage, principal: string): Promise<void> {
+    if (!this.browser) return;
+    const who = await this.browser.signedIn(req);
+    if (who === undefined) throw new ConnectError(401, `Sign in to the gateway first (${this.browser.signInUrl()}) in this browser, then open this link again.`);
+    if (who !== principal) throw new ConnectError(403, 'This link was made for another gateway user. Only they can use it; retry the call in your own MCP client to get a link of your own.');
+  }
 
   /** A single-use connect URL for this principal and upstream. */
   async ticket(upstream: string, principal: string): Promise<string> {
@@ -63,7 +89,7 @@ export class ConnectFlow {
     try {
       const sub = path.slice(CREDENTIALS_PATH.length);
       const m = /^\/connect\/([A-Za-z0-9_-]{43})$/.exec(sub);
-      if (m && req.method === 'GET') return await this.confirmPage(res, m[1]!);
+      if (m && req.method === 'GET') return await this.confirmPage(req, res, m[1]!);
       if (m && req.method === 'POST') return await this.start(req, res, m[1]!);
       if (sub === '/callback' && req.method === 'GET') return await this.finish(req, res);
       throw new ConnectError(404, 'Nothing here.');
@@ -75,9 +101,10 @@ export class ConnectFlow {
     }
   }
 
-  private async confirmPage(res: ServerResponse, id: string): Promise<void> {
+  private async confirmPage(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     const t = await this.deps.records.get(TICKETS, id);
     if (!t) throw new ConnectError(404, 'This connect link is unknown, used or expired. Retry the call in your MCP client to get a new one.');
+    await this.sameUser(req, String(t.principal));
     page(res, 200, `Connect ${String(t.upstream)}`,
       `Sign in at ${esc(String(t.upstream))} so that the gateway can use your account there for the calls of the gateway user <b>${esc(String(t.principal))}</b>, and only theirs. If that is not you, close this page.`,
       `<form method="post"><button type="submit" id="connect">Connect ${esc(String(t.upstream))}</button></form>`, true);
@@ -85,6 +112,8 @@ export class ConnectFlow {
 
   private async start(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     for await (const chunk of req) void chunk;
+    const peek = await this.deps.records.get(TICKETS, id);
+    if (peek) await this.sameUser(req, String(peek.principal));
     const t = await this.deps.records.get(TICKETS, id);
     // Single use: exactly one POST deletes the ticket.
     if (!t || !(await this.deps.records.delete(TICKETS, id))) throw new ConnectError(404, 'This connect link is unknown, used or expired. Retry the call in your MCP client to get a new one.');

@@ -53,6 +53,8 @@ export async function startHttpServer(gw: Gateway): Promise<HttpServerHandle> {
   let identityReady: Promise<Identity> | undefined;
   const streamable = new StreamableHttp(gw);
   const consoleApp = ConsoleApp.create(gw);
+  // Connecting an upstream account is bound to the browser's console sign-in where there is one (src/credentials/connect.ts).
+  if (consoleApp?.canSignIn) gw.credentials.connect.setBrowserIdentity({ signedIn: (req) => consoleApp.signedInKey(req), signInUrl: () => consoleApp.signInUrl });
   const legacy = new LegacySseTransport(gw);
   const routes = new Map<string, RouteMatch>();
   const addRoutes = (base: string, endpoint: Endpoint) => {
