@@ -171,6 +171,18 @@ describe('vault canaries', () => {
       await call({ jsonrpc: '2.0', id: 9, method: 'resources/read', params: { uri: 'portcullis://down/x' } }, session);
       const health = await fetch(`${url}/healthz`);
       responses.push(await health.text());
+      // The console (auth.mode none: the local operator on loopback), every page and read API, and the metrics.
+      const consolePage = await fetch(`${url}/console/`);
+      const cookie = (consolePage.headers.get('set-cookie') ?? '').split(';', 1)[0]!;
+      responses.push(await consolePage.text());
+      for (const api of ['me', 'approvals?status=all', 'audit?limit=500', 'audit/verify', 'servers', 'sessions', 'policy?subject=local', 'metrics']) {
+        const r = await fetch(`${url}/console/api/${api}`, { headers: { cookie } });
+        assert.equal(r.status, 200, `console api/${api}`);
+        responses.push(`console api/${api}\n${await r.text()}`);
+      }
+      const metrics = await fetch(`${url}/metrics`);
+      assert.equal(metrics.status, 200);
+      responses.push(await metrics.text());
       await serve.waitFor(/upstream stderr/, 'stderr');
 
       // A reload with a reference to a secret that does not exist is rejected, naming it, not the others' values.
