@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,9 @@ import { parseConfig } from '../src/config/load.js';
 import { measureCode, runningCode } from '../src/attestation/code.js';
 import { measureConfig, measuredConfig, SECRET_MARKER } from '../src/attestation/configMeasure.js';
 import { reportDataFor, signDocument, signatureValid, type AttestationDocument } from '../src/attestation/document.js';
-import { EphemeralIdentityKeyStore, FileIdentityKeyStore, IDENTITY_KEY_FILE, publicKeyFromRaw, rawPublicKey } from '../src/attestation/identityKey.js';
+import { EphemeralIdentityKeyStore, FileIdentityKeyStore, IDENTITY_KEY_FILE, publicKeyFromRaw, rawPublicKey, VaultIdentityKeyStore } from '../src/attestation/identityKey.js';
+import { Vault } from '../src/vault/vault.js';
+import { KeyFileProvider, keyProviderFor } from '../src/vault/keyProviders.js';
 import { ConfigfsTsmProvider, type TsmFs } from '../src/attestation/providers/configfsTsm.js';
 import { DstackProvider } from '../src/attestation/providers/dstack.js';
 import { detectProvider } from '../src/attestation/providers/detect.js';
@@ -122,6 +124,26 @@ describe('identity keys', () => {
     assert.deepEqual(rawPublicKey(again.publicKey), rawPublicKey(first.publicKey));
     const ephemeral = await new EphemeralIdentityKeyStore().load();
     assert.notDeepEqual(rawPublicKey(ephemeral.publicKey), rawPublicKey(first.publicKey));
+  });
+
+  test('in software mode the key lives in the vault, encrypted, the same on every start; a key file is moved in', async () => {
+    const data = join(dir, 'data-vault');
+    mkdirSync(data);
+    const storage = createMemoryStorage();
+    const vault = () => new Vault(storage.records, keyProviderFor({ dataDir: data }));
+    // A key file from an earlier version: the same key must survive the move (verifiers pin it).
+    const legacy = await new FileIdentityKeyStore(data).load();
+    const provider = keyProviderFor({ dataDir: data }) as KeyFileProvider;
+    const moved = await new VaultIdentityKeyStore(vault, data, () => { provider.init(); }).load();
+    assert.deepEqual(rawPublicKey(moved.publicKey), rawPublicKey(legacy.publicKey));
+    assert.equal(existsSync(join(data, IDENTITY_KEY_FILE)), false, 'the plaintext key file is gone');
+    assert.match(moved.custody, /credential vault/);
+    const again = await new VaultIdentityKeyStore(vault, data).load();
+    assert.deepEqual(rawPublicKey(again.publicKey), rawPublicKey(legacy.publicKey));
+    const stored = JSON.stringify(await storage.records.list('vault.secrets'));
+    assert.ok(stored.includes('attestation-identity-key'), 'the secret is there');
+    assert.ok(!stored.includes('BEGIN PRIVATE KEY'), 'encrypted at rest');
+    await storage.close();
   });
 
   test('a data folder holding a key of another type is refused', async () => {

@@ -2,15 +2,19 @@
  * The gateway's Ed25519 identity key, which signs attestation documents. Where it lives decides what its continuity
  * proves, so each store says so:
  *
- *   - FileIdentityKeyStore (software mode): PKCS#8 PEM in the data folder, mode 0600, created on first start. It
- *     proves "the same key as before", as far as the folder is protected. (To move into the vault once it exists.)
+ *   - VaultIdentityKeyStore (software mode): PKCS#8 PEM in the credential vault (`attestation-identity-key`,
+ *     AES-256-GCM under the vault's key), created on first start. It proves "the same key as before", as far as the
+ *     vault key is protected. A key file left by an earlier version is moved into the vault and deleted.
+ *   - FileIdentityKeyStore: the same in a 0600 file of the data folder (kept for that migration and for tests).
  *   - EphemeralIdentityKeyStore (configfs-tsm, memory storage): generated in memory at start, never written; a
  *     restart gives a new key, which the quote binds again.
  *   - a derived key (dstack): the guest agent derives it from the confidential VM's key provider; it never exists
  *     outside the VM and is the same across restarts of the same app (providers/dstack.ts).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isVaultError } from '../vault/errors.js';
+import type { Vault } from '../vault/vault.js';
 import { join } from 'node:path';
 
 export interface IdentityKey {
@@ -42,6 +46,35 @@ export class FileIdentityKeyStore implements IdentityKeyStore {
       chmodSync(file, 0o600);
     }
     return { privateKey, publicKey: createPublicKey(privateKey), custody: `software key file ${IDENTITY_KEY_FILE} in the data folder` };
+  }
+}
+
+export const IDENTITY_KEY_SECRET = 'attestation-identity-key';
+
+export class VaultIdentityKeyStore implements IdentityKeyStore {
+  /** `ensureVaultKey`: creates the vault's key file when there is none (as `portcullis vault set` would). */
+  constructor(private readonly vault: () => Vault, private readonly dataDir: string, private readonly ensureVaultKey: () => void = () => {}) {}
+
+  async load(): Promise<IdentityKey> {
+    this.ensureVaultKey();
+    const vault = this.vault();
+    let pem: string;
+    try {
+      pem = await vault.get(IDENTITY_KEY_SECRET);
+    } catch (e) {
+      if (!isVaultError(e, 'not-found')) throw e;
+      const legacy = join(this.dataDir, IDENTITY_KEY_FILE);
+      // An earlier version kept the key in a file: keep the same key (verifiers pin it), now under the vault.
+      const key = existsSync(legacy) ? createPrivateKey(readFileSync(legacy, 'utf8')) : generateKeyPairSync('ed25519').privateKey;
+      if (key.asymmetricKeyType !== 'ed25519') throw new Error(`${legacy} is not an Ed25519 private key`);
+      await vault.set(IDENTITY_KEY_SECRET, key.export({ type: 'pkcs8', format: 'pem' }) as string);
+      // Two processes starting together: whichever wrote last is the key both use.
+      pem = await vault.get(IDENTITY_KEY_SECRET);
+      if (existsSync(legacy)) rmSync(legacy, { force: true });
+    }
+    const privateKey = createPrivateKey(pem);
+    if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`vault secret ${IDENTITY_KEY_SECRET} is not an Ed25519 private key`);
+    return { privateKey, publicKey: createPublicKey(privateKey), custody: `software key in the credential vault (${IDENTITY_KEY_SECRET})` };
   }
 }
 

@@ -16,11 +16,13 @@ import {
   ATTESTATION_PATH, DOCUMENT_VERSION, PLAIN_HTTP_NOTE, SOFTWARE_STATEMENT, TEE_STATEMENT, reportDataFor, signDocument,
   type AttestationDocument, type SignedDocument,
 } from './document.js';
-import { EphemeralIdentityKeyStore, FileIdentityKeyStore, rawPublicKey, type IdentityKey, type IdentityKeyStore } from './identityKey.js';
+import { EphemeralIdentityKeyStore, VaultIdentityKeyStore, rawPublicKey, type IdentityKey, type IdentityKeyStore } from './identityKey.js';
 import { combine, type Measurement } from './measurement.js';
 import { measurePins } from './pins.js';
 import { detectProvider, type Detection, type DetectOptions } from './providers/detect.js';
 import { liveTools, servedTools, toolsHashOf } from './tools.js';
+import { vaultFor } from '../vault/resolve.js';
+import { KeyFileProvider, keyProviderFor } from '../vault/keyProviders.js';
 
 /** Served tool lists are hashed at most this often (each hash lists every upstream's tools). */
 const TOOLS_TTL_MS = 1000;
@@ -68,7 +70,10 @@ export class AttestationService {
     const detection = detectProvider(cfg, deps.detect);
     const store = deps.keyStore ?? detection.provider?.identityKeyStore() ?? (deps.storageDriver === 'memory'
       ? new EphemeralIdentityKeyStore('software key generated in memory (storage.driver: memory); a restart gives a new key')
-      : new FileIdentityKeyStore(deps.config().server.dataDir));
+      : new VaultIdentityKeyStore(() => vaultFor(deps.config(), deps.records), deps.config().server.dataDir, () => {
+        const provider = keyProviderFor({ dataDir: deps.config().server.dataDir, keyFile: deps.config().vault?.keyFile });
+        if (provider instanceof KeyFileProvider && provider.init()) deps.log.info('vault: created its key file (mode 0600) for the attestation identity key');
+      }));
     const key = await store.load();
     const where = deps.code ?? runningCode();
     const code = measureCode(where.root, where.tree);
