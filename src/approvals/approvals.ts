@@ -3,13 +3,12 @@
  * it (approver role, four eyes, several approvers), and waiting for the outcome. Decisions made in this process wake
  * its waiters at once; decisions made elsewhere (another replica, the CLI) are seen by polling the shared store.
  */
-import { createHmac } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { CancelSignal } from '../core/cancel.js';
 import type { Logger } from '../core/log.js';
 import type { RecordStore } from '../storage/types.js';
 import type { RuleInfo } from '../policy/index.js';
-import { safeFetch } from '../egress/fetch.js';
+import { postWebhook } from '../egress/webhook.js';
 import type { ApprovalsConfig } from './config.js';
 import { ApprovalStore, type ApprovalDecision, type ApprovalRequest, type ApprovalRequirement, type ApprovalStatus, type ApprovalView } from './store.js';
 
@@ -126,19 +125,12 @@ export class Approvals {
     const hook = this.config.webhook;
     if (!hook) return;
     // What a chat channel needs to route the approver; the arguments stay in the gateway.
-    const body = JSON.stringify({
+    const payload = {
       type: 'approval.requested', id: req.id, createdAt: new Date(req.createdAt).toISOString(), expiresAt: new Date(req.expiresAt).toISOString(),
       principal: req.principal.subject, client: req.client?.name, server: req.server, item: req.shownItem, method: req.method, reason: req.reason,
       approvers: req.requirement.approverRoles, required: req.requirement.required,
-    });
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (hook.secret) headers['x-portcullis-signature'] = `sha256=${createHmac('sha256', hook.secret).update(body).digest('hex')}`;
-    try {
-      const res = await safeFetch(hook.url, { method: 'POST', body, headers, allowPrivateNetworks: hook.allowPrivateNetworks, timeoutMs: 5000, maxBytes: 65_536, purpose: 'webhook' });
-      if (res.status >= 300) this.log.warn({ approval: req.id, status: res.status }, 'approval webhook answered with an error');
-    } catch (e) {
-      this.log.warn({ approval: req.id, err: (e as Error).message }, 'approval webhook failed');
-    }
+    };
+    await postWebhook(hook, payload, this.log, 'approval webhook', { approval: req.id });
   }
 }
 

@@ -4,6 +4,7 @@
  * waits. A rule's own `approval:` settings override these.
  */
 import type { SchemaNode } from '../config/schema.js';
+import { webhookSchema, type WebhookConfig } from '../egress/webhook.js';
 
 export interface ApprovalsConfig {
   /** false: a call that needs approval is refused at once (PC_APPROVAL_REQUIRED) instead of waiting for one. */
@@ -26,14 +27,8 @@ export interface ApprovalsConfig {
   webhook?: ApprovalWebhookConfig;
 }
 
-export interface ApprovalWebhookConfig {
-  /** Receives a JSON POST for each new pending approval. */
-  url: string;
-  /** Signs the body: X-Portcullis-Signature: sha256=<hex HMAC-SHA256>. */
-  secret?: string;
-  /** Development only: allow a loopback or private address. */
-  allowPrivateNetworks: boolean;
-}
+/** The approval webhook (src/egress/webhook.ts). */
+export type ApprovalWebhookConfig = WebhookConfig;
 
 export const APPROVALS_SCHEMA: SchemaNode = {
   type: 'object',
@@ -48,16 +43,6 @@ export const APPROVALS_SCHEMA: SchemaNode = {
     timeoutSeconds: { type: 'integer', minimum: 1, maximum: 604_800, default: 900, description: 'A call undecided this long is denied.' },
     waitSeconds: { type: 'integer', minimum: 1, maximum: 300, default: 20, description: 'How long one request waits for a decision: a 2025-11-25 call keeps waiting with a progress notification at this interval; a 2026-07-28 call is answered input_required after this long and its retry waits again.' },
     retentionDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30, description: 'Decided approvals are kept this long.' },
-    webhook: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['url'],
-      description: 'Notifies a URL of each new pending approval (JSON POST, through the SSRF-safe fetcher).',
-      properties: {
-        url: { type: 'string', format: 'uri', pattern: '^https?://', description: 'https, or http only to a loopback address with allowPrivateNetworks.' },
-        secret: { type: 'string', minLength: 16, description: 'HMAC-SHA256 key for the X-Portcullis-Signature header.' },
-        allowPrivateNetworks: { type: 'boolean', default: false, description: 'Development only: allow loopback and private addresses.' },
-      },
-    },
+    webhook: webhookSchema('Notifies a URL of each new pending approval (JSON POST, through the SSRF-safe fetcher).'),
   },
 };

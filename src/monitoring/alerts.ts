@@ -3,10 +3,9 @@
  * and a JSON POST to the configured webhook (through the SSRF-safe fetcher, signed like the approvals webhook).
  * None of them holds up a request: the audit append and the webhook run in the background, failures are logged.
  */
-import { createHmac } from 'node:crypto';
 import type { Logger } from '../core/log.js';
 import type { AuditLog } from '../audit/log.js';
-import { safeFetch } from '../egress/fetch.js';
+import { postWebhook } from '../egress/webhook.js';
 import type { Alert } from './anomaly.js';
 import type { AlertWebhookConfig } from './config.js';
 
@@ -45,19 +44,12 @@ export class AlertSink {
     while (this.pending.size) await Promise.allSettled([...this.pending]);
   }
 
-  private async post(hook: AlertWebhookConfig, alert: Alert): Promise<void> {
-    const body = JSON.stringify({
+  private post(hook: AlertWebhookConfig, alert: Alert): Promise<void> {
+    const payload = {
       type: `anomaly.${alert.kind}`, at: new Date(alert.at).toISOString(), principal: alert.principal, tool: alert.tool,
       message: alert.message, detail: alert.detail,
-    });
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (hook.secret) headers['x-portcullis-signature'] = `sha256=${createHmac('sha256', hook.secret).update(body).digest('hex')}`;
-    try {
-      const res = await safeFetch(hook.url, { method: 'POST', body, headers, allowPrivateNetworks: hook.allowPrivateNetworks, timeoutMs: 5000, maxBytes: 65_536, purpose: 'webhook' });
-      if (res.status >= 300) this.deps.log.warn({ anomaly: alert.kind, status: res.status }, 'anomaly webhook answered with an error');
-    } catch (e) {
-      this.deps.log.warn({ anomaly: alert.kind, err: (e as Error).message }, 'anomaly webhook failed');
-    }
+    };
+    return postWebhook(hook, payload, this.deps.log, 'anomaly webhook', { anomaly: alert.kind });
   }
 
   private track(p: Promise<unknown>): void {

@@ -5,6 +5,7 @@
  */
 import type { SchemaNode } from '../config/schema.js';
 import type { PathIssue } from '../config/paths.js';
+import { webhookSchema, type WebhookConfig } from '../egress/webhook.js';
 
 export interface MonitoringConfig {
   metrics: MetricsConfig;
@@ -73,12 +74,8 @@ export interface HoursConfig {
   to: string;
 }
 
-export interface AlertWebhookConfig {
-  url: string;
-  /** Signs the body: X-Portcullis-Signature: sha256=<hex HMAC-SHA256>. */
-  secret?: string;
-  allowPrivateNetworks: boolean;
-}
+/** The alert webhook (src/egress/webhook.ts). */
+export type AlertWebhookConfig = WebhookConfig;
 
 const hhmm: SchemaNode = { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' };
 const on = (description: string): SchemaNode => ({ type: 'boolean', default: true, description });
@@ -170,17 +167,7 @@ export const MONITORING_SCHEMA: SchemaNode = {
             to: { ...hhmm, description: 'End, HH:MM (exclusive); earlier than from for hours over midnight.' },
           },
         },
-        webhook: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['url'],
-          description: 'Each alert is also POSTed here as JSON (through the SSRF-safe fetcher).',
-          properties: {
-            url: { type: 'string', format: 'uri', pattern: '^https?://', description: 'https, or http only to a loopback address with allowPrivateNetworks.' },
-            secret: { type: 'string', minLength: 16, description: 'HMAC-SHA256 key for the X-Portcullis-Signature header.' },
-            allowPrivateNetworks: { type: 'boolean', default: false, description: 'Development only: allow loopback and private addresses.' },
-          },
-        },
+        webhook: webhookSchema('Each alert is also POSTed here as JSON (through the SSRF-safe fetcher).'),
       },
     },
   },

@@ -56,7 +56,8 @@ export function guardrailsStage(deps: GuardrailsStageDeps): NamedStage {
       }
 
       const taint = deps.taint;
-      const scope = taint.enabled ? taint.scope({ sessionId: ctx.session?.id, principalKey: ctx.principal?.key, clientName: typeof ctx.clientInfo?.name === 'string' ? ctx.clientInfo.name : undefined }) : '';
+      // Hashed only when needed: most calls reach no sink and leave no mark.
+      const scope = () => taint.scope({ sessionId: ctx.session?.id, principalKey: ctx.principal?.key, clientName: typeof ctx.clientInfo?.name === 'string' ? ctx.clientInfo.name : undefined });
       if (taint.enabled && method === 'tools/call') await checkTaint(ctx, taint, scope);
 
       const result = await next();
@@ -71,7 +72,7 @@ export function guardrailsStage(deps: GuardrailsStageDeps): NamedStage {
         const untrustedSource = deps.guardrails.settings(server)?.untrusted === true || (method === 'tools/call' && taint.isUntrustedSource(server, item));
         const marks = taint.marksFor(findings, source, untrustedSource);
         if (marks.length) {
-          await taint.mark(scope, marks);
+          await taint.mark(scope(), marks);
           ctx.log.info({ taint: marks.map((m) => m.label), source }, 'session tainted');
         }
       }
@@ -80,11 +81,11 @@ export function guardrailsStage(deps: GuardrailsStageDeps): NamedStage {
   };
 }
 
-async function checkTaint(ctx: RequestContext, taint: TaintTracker, scope: string): Promise<void> {
+async function checkTaint(ctx: RequestContext, taint: TaintTracker, scope: () => string): Promise<void> {
   const t = ctx.target!;
   const sink = taint.sinkReason(t.item);
   if (!sink) return;
-  const marks = await taint.marks(scope);
+  const marks = await taint.marks(scope());
   if (marks.length === 0) return;
   const why = `this session received ${describeTaint(marks)}, and ${shown(ctx)} is a sink (${sink})`;
   switch (taint.config.action) {
