@@ -53,7 +53,7 @@ describe('matchView', () => {
   test('plain ASCII is its own view', () => {
     const view = matchView('just ascii');
     assert.equal(view.text, 'just ascii');
-    assert.equal(view.map, undefined);
+    assert.equal(view.pieces, undefined);
   });
   test('hidden characters are dropped, tags decoded, compatibility forms folded, and offsets map back', () => {
     const text = `ｉｇ\u200bｎｏｒｅ ‘it’${tags(' now')}`;
@@ -64,6 +64,17 @@ describe('matchView', () => {
     const now = view.text.indexOf('now');
     const span = toOriginal(view, { start: now, end: now + 3 });
     assert.equal(text.slice(span.start, span.end), tags('now'));
+  });
+  test('every character of a long mixed text maps back to where it came from', () => {
+    const text = Array.from({ length: 200 }, (_, i) => `word${i} ${i % 3 ? '\u200b' : 'ｆｕｌｌ'}—${i % 5 ? 'é' : tags('ab')} `).join('');
+    const view = matchView(text);
+    for (let i = 0; i < view.text.length; i++) {
+      const { start } = toOriginal(view, { start: i, end: i + 1 });
+      const from = String.fromCodePoint(text.codePointAt(start)!);
+      const expected = from.codePointAt(0)! >= 0xe0000 ? String.fromCharCode(from.codePointAt(0)! - 0xe0000) : from === '—' ? '-' : from.normalize('NFKC');
+      assert.equal(expected, view.text[i], `view offset ${i}`);
+    }
+    assert.equal(toOriginal(view, { start: view.text.length, end: view.text.length }).start, text.length);
   });
   test('ANSI sequences vanish from the view', () => {
     assert.equal(matchView('ig\x1b[0mnore').text, 'ignore');

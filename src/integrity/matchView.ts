@@ -11,12 +11,16 @@ const NOT_PLAIN_ALL = /[^\t\n\r\x20-\x7e]/g;
 /**
  * The text pattern detectors match against: tag characters decoded to the ASCII they hide, zero-width, bidi,
  * control characters and ANSI escapes removed, curly quotes and dashes made ASCII, everything else NFKC per code
- * point (fullwidth and mathematical letters become plain letters). `map[i]` is the offset in the original text of
- * the character that produced `text[i]`; `map[text.length]` is the original length. Plain ASCII text is its own view.
+ * point (fullwidth and mathematical letters become plain letters). Plain ASCII text is its own view.
+ *
+ * `pieces` maps the view back to the original, as triples (view offset, original offset, step): from its view offset
+ * on, a piece copied with step 1 maps each character to its own original offset, and an expansion (step 0) maps all
+ * its characters to the one character it came from. Kept per piece rather than per character: the view is built for
+ * every scanned result with any non-ASCII character in it, and is looked back into only when something is found.
  */
 export interface MatchView {
   text: string;
-  map?: Int32Array;
+  pieces?: Int32Array;
 }
 
 let lastInput: string | undefined;
@@ -33,8 +37,22 @@ export function matchView(s: string): MatchView {
 
 /** The span in the original text of a span found in its match view. */
 export function toOriginal(view: MatchView, span: Span): Span {
-  if (!view.map) return span;
-  return { start: view.map[span.start]!, end: view.map[span.end]! };
+  if (!view.pieces) return span;
+  return { start: originalOffset(view, span.start), end: originalOffset(view, span.end) };
+}
+
+/** Where the view's character at `at` came from; the view's end maps to the original's end. */
+function originalOffset(view: MatchView, at: number): number {
+  const p = view.pieces!;
+  const count = p.length / 3 - 1; // the last triple is the end marker
+  if (at >= view.text.length) return p[count * 3 + 1]!;
+  let lo = 0;
+  let hi = count - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (p[mid * 3]! <= at) lo = mid; else hi = mid - 1;
+  }
+  return p[lo * 3 + 1]! + (at - p[lo * 3]!) * p[lo * 3 + 2]!;
 }
 
 const ASCII_LOOKALIKE: ReadonlyMap<number, string> = new Map([
@@ -59,17 +77,12 @@ function nfkcOf(cp: number): string {
 /** Builds the match view: plain runs are copied whole, and only the other characters are looked at one by one. */
 function foldText(s: string): MatchView {
   const parts: string[] = [];
-  let map = new Int32Array(s.length + 16);
+  const pieces: number[] = [];
   let length = 0;
   const emit = (chunk: string, origin: number, step: 0 | 1) => {
-    if (length + chunk.length + 1 > map.length) {
-      const grown = new Int32Array(Math.max(map.length * 2, length + chunk.length + 1));
-      grown.set(map);
-      map = grown;
-    }
+    if (chunk.length === 0) return;
     parts.push(chunk);
-    // step 1: each character of a copied run maps to its own offset; step 0: an expansion maps to one origin.
-    for (let k = 0; k < chunk.length; k++) map[length + k] = origin + k * step;
+    pieces.push(length, origin, step);
     length += chunk.length;
   };
   let at = 0;
@@ -87,6 +100,6 @@ function foldText(s: string): MatchView {
     NOT_PLAIN_ALL.lastIndex = at;
   }
   if (at < s.length) emit(s.slice(at), at, 1);
-  map[length] = s.length;
-  return { text: parts.join(''), map: map.subarray(0, length + 1) };
+  pieces.push(length, s.length, 0);
+  return { text: parts.join(''), pieces: Int32Array.from(pieces) };
 }

@@ -57,7 +57,29 @@ const ORDER_START = new RegExp(String.raw`^[\s"'(*>•-]{0,6}(?:(?:please|also|n
   'recommend', 'advertise', 'link', 'direct', 'redirect', 'refer', 'attach', 'sign', 'conclude', 'output', 'print',
 ].join('|') + String.raw`)\b|^[\s"'(*>•-]{0,6}(?:in|within|throughout|for|at\s+the\s+(?:end|start|beginning)\s+of)\s+your\s+(?:final\s+)?(?:response|reply|answer|output)\b`, 'i');
 
-const CODE_PHRASE = /\b(?:following|subsequent|below|above|next)\s+code\s+(?:section|block|snippet|excerpt|fragment|segment|piece)\b/gi;
+/**
+ * "the following code snippet": found by its rare half ("code snippet"), the word before it checked by hand. The same
+ * matches as one expression starting at "following", which the engine would have to try at every word of the text.
+ */
+const CODE_PHRASE = /\bcode\s+(?:section|block|snippet|excerpt|fragment|segment|piece)\b/gi;
+const CODE_LEAD = new Set(['following', 'subsequent', 'below', 'above', 'next']);
+const SPACE = /\s/;
+
+/** Where the lead word before "code …" at `at` starts (`\b(?:following|…)\s+` ending at `at`), or -1. */
+function codeLeadAt(s: string, at: number): number {
+  let end = at;
+  while (end > 0 && SPACE.test(s[end - 1]!)) end--;
+  if (end === at) return -1;
+  let start = end;
+  while (start > 0 && isWordChar(s.charCodeAt(start - 1))) start--;
+  return CODE_LEAD.has(s.slice(start, end).toLowerCase()) ? start : -1;
+}
+
+/** The characters `\w` and `\b` know: ASCII letters, digits and underscore. */
+function isWordChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f;
+}
+
 const CODE_ADDRESSEE = /\byour\s+(?:code|solution|implementation|codebase|algorithm|response|answer|reply|program|script|elucidation)\b/i;
 const CODE_ORDER_START = new RegExp(String.raw`^[\s"'(*>•-]{0,6}(?:(?:please|seamlessly|optimally|kindly|to\s+proceed,?)\s+|(?:don't|do\s+not)\s+(?:hesitate|forget)\s+to\s+(?:\w+\s+)?|(?:be|make)\s+sure\s+to\s+|remember\s+to\s+)?(?:` + [
   'utili[sz]e', 'use', 'integrate', 'incorporate', 'include', 'merge', 'meld', 'blend', 'fuse', 'weave', 'interweave',
@@ -90,7 +112,9 @@ function codeInjection(text: string, field: FieldContext): Finding[] {
   const found: Finding[] = [];
   CODE_PHRASE.lastIndex = 0;
   for (let m = CODE_PHRASE.exec(s); m; m = CODE_PHRASE.exec(s)) {
-    const start = sentenceStart(s, m.index);
+    const lead = codeLeadAt(s, m.index);
+    if (lead < 0) continue;
+    const start = sentenceStart(s, lead);
     const end = sentenceEnd(s, m.index + m[0].length);
     const sentence = s.slice(start, end);
     if (!CODE_ADDRESSEE.test(sentence) && !CODE_ORDER_START.test(sentence)) continue;

@@ -31,6 +31,10 @@ const compiledCache = new WeakMap<readonly PhraseRule[], Map<Target, Compiled | 
 /**
  * The rules that apply to a target, joined into one alternation (most severe first, so it wins a tie): one pass over
  * the text instead of one per rule, which is most of the cost of scanning a result. Compiled once per list and target.
+ *
+ * Consecutive rules that all start with a word boundary share it: `\b(?:A|B)` instead of `\bA|\bB`, the same
+ * language in the same order, but the engine gives up on a position inside a word after one test instead of one per
+ * rule — most positions are inside words, and this halves the cost of the prompt-injection rules on prose.
  */
 function compiled(rules: readonly PhraseRule[], target: Target): Compiled | undefined {
   let byTarget = compiledCache.get(rules);
@@ -41,11 +45,57 @@ function compiled(rules: readonly PhraseRule[], target: Target): Compiled | unde
     .sort((a, b) => RANK[b.severity] - RANK[a.severity])
     .map((r, i) => ({ ...r, group: `r${i}` }));
   const result = active.length === 0 ? undefined : {
-    re: new RegExp(active.map((r) => `(?<${r.group}>${r.rule.re.source})`).join('|'), 'gim'),
+    re: new RegExp(joinAlternatives(active.map((r) => ({ group: r.group, source: r.rule.re.source }))), 'gim'),
     rules: active,
   };
   byTarget.set(target, result);
   return result;
+}
+
+/** `(?<g>source)|…`, with the leading `\b` of consecutive sources hoisted into one group (see compiled()). */
+export function joinAlternatives(parts: readonly { group: string; source: string }[]): string {
+  const out: string[] = [];
+  let run: string[] = [];
+  const flush = () => {
+    if (run.length) out.push(`\\b(?:${run.join('|')})`);
+    run = [];
+  };
+  for (const { group, source } of parts) {
+    const rest = withoutLeadingBoundary(source);
+    if (rest === undefined) { flush(); out.push(`(?<${group}>${source})`); } else run.push(`(?<${group}>${rest})`);
+  }
+  flush();
+  return out.join('|');
+}
+
+/**
+ * The source without its leading `\b` when every top-level alternative starts with one (`\bA|\bB` → `A|B`), so
+ * that `\b(?:A|B)` means the same; otherwise undefined.
+ */
+export function withoutLeadingBoundary(source: string): string | undefined {
+  const alternatives = topLevelAlternatives(source);
+  if (!alternatives?.every((a) => a.startsWith('\\b'))) return undefined;
+  return alternatives.map((a) => a.slice(2)).join('|');
+}
+
+/** Splits a pattern at its top-level `|` (not inside a group or a class, not escaped); undefined if unbalanced. */
+function topLevelAlternatives(source: string): string[] | undefined {
+  const parts: string[] = [];
+  let depth = 0;
+  let inClass = false;
+  let start = 0;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') { i++; continue; }
+    if (inClass) { if (c === ']') inClass = false; continue; }
+    if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') { if (--depth < 0) return undefined; }
+    else if (c === '|' && depth === 0) { parts.push(source.slice(start, i)); start = i + 1; }
+  }
+  if (depth !== 0 || inClass) return undefined;
+  parts.push(source.slice(start));
+  return parts;
 }
 
 /** Runs the rules over the field's match view; overlapping findings keep only the most severe. */
