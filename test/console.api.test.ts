@@ -251,6 +251,13 @@ upstreams:
     assert.equal((await api('GET', 'policy')).status, 400);
   });
 
+  it('lists no accounts when no upstream uses per-user credentials (without touching the vault)', async () => {
+    const res = await api('GET', 'accounts');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { accounts: [] });
+    assert.equal((await api('POST', 'accounts/fs/connect')).status, 404, 'fs is not used with each user\'s own account');
+  });
+
   it('charts what went through the pipeline: requests, errors, denials, latency', async () => {
     const totals = async () => ((await (await api('GET', 'metrics')).json()) as { totals: { calls: number; errors: number; denials: number } }).totals;
     const before = await totals();

@@ -3,7 +3,9 @@
  * built-in authorization server: sign in through its pages, approve a pending call and see the client's call
  * complete, find it in the audit log, review a drifted tool (the rug-pull fixture) and re-approve it, revoke a
  * session and see the client's next request fail; an auditor cannot approve, and a state-changing request without
- * the CSRF token is refused. Screenshots of each step are kept under artifacts/console/.
+ * the CSRF token is refused; a user without a console role sees only their own Accounts page, connects an upstream
+ * account there (through an OAuth-protected upstream's own sign-in) and disconnects it. Screenshots of each step are
+ * kept under artifacts/console/.
  *
  * MCP clients authenticate with tokens of a test issuer (configured beside the built-in server), so the caller and
  * the console users are different principals (four eyes).
@@ -11,6 +13,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -21,6 +24,14 @@ import { startTestIssuer, type TestIssuer } from './support/issuer.js';
 import type { RunningGateway } from '../src/gateway.js';
 import type { AuthServer } from '../src/identity/authServer/index.js';
 import { approveReviewed, definitionsOf, reviewDigest } from '../src/console/servers.js';
+import { startProtectedUpstream, type ProtectedUpstream } from './support/protectedUpstream.js';
+import { parseConfig } from '../src/config/load.js';
+import { createMemoryStorage } from '../src/storage/memory.js';
+import { vaultFor } from '../src/vault/resolve.js';
+import { UserTokenStore } from '../src/credentials/tokenStore.js';
+
+// Per-user upstream tokens live in the vault.
+process.env.PORTCULLIS_VAULT_KEY ??= randomBytes(32).toString('base64');
 
 const PASSWORD = 'correct horse battery staple';
 const SHOTS = join(ROOT, 'artifacts', 'console');
@@ -79,10 +90,10 @@ async function mcpClient(server: string): Promise<Client> {
   return client;
 }
 
-/** Signs in through the authorization server's pages; returns the console page. */
-async function signIn(context: BrowserContext, username: string, shot?: string): Promise<Page> {
+/** Signs in through the authorization server's pages (of the gateway at `base`); returns the console page. */
+async function signIn(context: BrowserContext, username: string, shot?: string, base = gw.url): Promise<Page> {
   const page = await context.newPage();
-  await page.goto(`${gw.url}/console/`);
+  await page.goto(`${base}/console/`);
   await page.waitForSelector('form[action$="/login"]');
   if (shot) await page.screenshot({ path: join(SHOTS, `${shot}-login.png`) });
   await page.fill('#username', username);
@@ -219,30 +230,14 @@ describe('the console in Chromium', () => {
       assert.match((await page.textContent('#totals'))!, /Last 5 minutes: [1-9]\d* requests, \d+ errors, \d+ denials/);
       assert.equal(await page.locator('figure.chart').count(), 4);
       await page.screenshot({ path: join(SHOTS, '12-metrics.png'), fullPage: true });
+      await page.click('a[href="#/accounts"]');
+      await page.waitForSelector('#no-accounts');
+      assert.match((await page.textContent('#no-accounts'))!, /nothing to connect/);
       await page.click('header button.link');
       await page.waitForSelector('main.message:has-text("signed out")');
       assert.equal((await context.cookies()).some((c) => c.name === '__Host-portcullis.console'), false, 'the session cookie is gone');
       const res = await context.request.get(`${gw.url}/console/api/me`);
       assert.equal(res.status(), 401);
-    } finally {
-      await context.close();
-    }
-  });
-
-  it('refuses a signed-in user without a console role', async () => {
-    const context = await browser.newContext();
-    try {
-      const page = await context.newPage();
-      await page.goto(`${gw.url}/console/`);
-      await page.fill('#username', 'dave');
-      await page.fill('#password', PASSWORD);
-      await page.click('button[type=submit]');
-      await page.waitForSelector('form[action$="/consent"], main.message');
-      if (await page.$('form[action$="/consent"]')) await page.click('button[value=allow]');
-      await page.waitForSelector('main.message');
-      assert.match((await page.textContent('main.message'))!, /dave is signed in but holds no console role/);
-      assert.equal((await context.cookies()).some((c) => c.name === '__Host-portcullis.console'), false);
-      await page.screenshot({ path: join(SHOTS, '13-no-role.png') });
     } finally {
       await context.close();
     }
@@ -277,6 +272,81 @@ describe('the console in Chromium', () => {
       await done;
     } finally {
       await client.close();
+      await context.close();
+    }
+  });
+});
+
+describe('a user without a console role, in Chromium', () => {
+  let up: ProtectedUpstream;
+  let accountsGw: RunningGateway;
+  before(async () => {
+    up = await startProtectedUpstream({ accessTokenTtl: 60 });
+    const yaml = `auth:
+  mode: oauth
+policy: { rules: [{ id: all, effect: allow }] }
+upstreams:
+  crm:
+    transport: http
+    url: ${up.mcpUrl}
+    description: Customer records, as yourself
+    credentials:
+      mode: per-user
+      oauth: { clientId: ${up.clientId}, clientSecret: "\${secret:crm_client}", scopes: [tools], allowPrivateNetworks: true }
+`;
+    // The client secret is a vault secret, in the storage the gateway starts with.
+    const storage = createMemoryStorage({ replayEvents: 16 });
+    const config = parseConfig(`server: { port: 0, dataDir: /tmp/pc-console-browser-unused }\n${yaml}`, { source: 'test' });
+    await vaultFor(config, storage.records).set('crm_client', up.clientSecret);
+    accountsGw = await startTestGateway(yaml, {}, { storage });
+    up.configure(`${accountsGw.url}/credentials/callback`);
+    await (accountsGw.http.identity.authServer as AuthServer).users.add('dave', { groups: ['staff'], password: PASSWORD });
+  });
+  after(async () => {
+    await accountsGw?.close();
+    await up?.close();
+  });
+
+  it('signs in to their own Accounts page only; connects an upstream account there and disconnects it', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await signIn(context, 'dave', undefined, accountsGw.url);
+      assert.equal((await page.textContent('#who'))!.trim(), 'dave');
+      assert.deepEqual(await page.$$eval('header nav a', (as) => as.map((a) => a.textContent)), ['Accounts'], 'no other page');
+      const card = 'article.account[data-upstream=crm]';
+      await page.waitForSelector(`${card} .badge.disconnected`);
+      assert.match((await page.textContent(card))!, /not connected.*Customer records, as yourself/s);
+      await page.screenshot({ path: join(SHOTS, '13-accounts.png'), fullPage: true });
+
+      // Connect: the gateway's confirmation page (the consent step), then the upstream's own sign-in.
+      await page.click(`${card} button.connect`);
+      await page.waitForSelector('button#connect');
+      assert.match((await page.textContent('main'))!, /Connect crm.*gateway user .*\/oauth dave/s);
+      await page.screenshot({ path: join(SHOTS, '14-accounts-confirm.png') });
+      await page.click('button#connect');
+      await page.waitForSelector('input[name=account]');
+      assert.equal(new URL(page.url()).origin, up.issuer, 'at the upstream\'s authorization server');
+      await page.fill('input[name=account]', 'dave-at-crm');
+      await page.click('button');
+      await page.waitForSelector('a#console');
+      assert.match((await page.textContent('main'))!, /crm connected/);
+      await page.click('a#console');
+      await page.waitForSelector(`${card} .badge.connected`);
+      assert.match((await page.textContent(card))!, /connected.*Connected.*Scope.*Token expires.*renewed automatically/s);
+      await page.screenshot({ path: join(SHOTS, '15-accounts-connected.png'), fullPage: true });
+      const tokens = new UserTokenStore(vaultFor(accountsGw.gateway.config, accountsGw.gateway.storage.records));
+      const stored = await tokens.get('crm', `${accountsGw.url}/oauth dave`);
+      assert.ok(stored, 'the tokens belong to the signed-in user');
+      assert.ok(!(await page.content()).includes(stored.accessToken), 'no token on the page');
+
+      await page.click(`${card} button.disconnect`);
+      await page.waitForSelector('#note');
+      await page.waitForSelector(`${card} .badge.disconnected`);
+      assert.match((await page.textContent('#note'))!, /Disconnected your crm account/);
+      await page.screenshot({ path: join(SHOTS, '16-accounts-disconnected.png'), fullPage: true });
+      assert.equal(await tokens.get('crm', `${accountsGw.url}/oauth dave`), undefined);
+      assert.equal(await up.refreshDirectly(stored.refreshToken!), 400, 'revoked at the upstream');
+    } finally {
       await context.close();
     }
   });

@@ -1,10 +1,14 @@
 /**
- * The console's JSON API (`{path}/api/...`). Every endpoint names the console roles it needs; every one that
- * changes something is a POST, carries the session's CSRF token and a same-origin Origin (checked by the caller,
- * console.ts), and appends an `admin.console.*` record to the audit log before it answers.
+ * The console's JSON API (`{path}/api/...`). Every endpoint names the console roles it needs, except those about
+ * the signed-in user alone (me, logout, accounts), which every session may use, a session without any console role
+ * included; every one that changes something is a POST, carries the session's CSRF token and a same-origin Origin
+ * (checked by the caller, console.ts), and appends an `admin.console.*` record to the audit log before it answers.
  *
  *   GET  api/me                          who is signed in, their roles, the CSRF token
  *   POST api/logout
+ *   GET  api/accounts                    the signed-in user's own upstream accounts (per-user credentials)
+ *   POST api/accounts/{upstream}/connect     { url }: a fresh connect link for the signed-in user
+ *   POST api/accounts/{upstream}/disconnect  forgets (and revokes) the signed-in user's tokens there
  *   GET  api/approvals?status=pending    the queue (status: pending, approved, denied, expired, all)
  *   GET  api/approvals/events            server-sent events: "changed" on every request and decision
  *   POST api/approvals/{id}/decide       { decision: approve|deny, reason? }
@@ -28,6 +32,7 @@ import type { ConsoleSession } from './sessions.js';
 import { chainStatus, searchAudit } from './auditQuery.js';
 import { approveReviewed, reviewAll } from './servers.js';
 import { whatCanTheyDo } from './policyView.js';
+import { accountsOf, connectUrl, disconnect } from './accounts.js';
 import type { ApprovalFeed } from './feed.js';
 
 export interface ApiContext {
@@ -88,6 +93,19 @@ export async function handleApi(c: ApiContext): Promise<void> {
       await record(c, 'signout', 'ok', {});
       await c.logout();
       return sendJson(c.res, 200, { ok: true });
+
+    // No role needed: always the session's own principal, never one named by the request.
+    case 'GET accounts':
+      return sendJson(c.res, 200, { accounts: await accountsOf(gw, session.key) });
+    case 'POST accounts/*/connect': {
+      const upstream = seg[1]!;
+      // The URL is a capability: in the answer only, not in the audit record.
+      return audited(c, 'accounts.connect', { upstream }, async () => ({ upstream, url: await connectUrl(gw, upstream, session.key) }));
+    }
+    case 'POST accounts/*/disconnect': {
+      const upstream = seg[1]!;
+      return audited(c, 'accounts.disconnect', { upstream }, async () => ({ upstream, disconnected: await disconnect(gw, upstream, session.key) }));
+    }
 
     case 'GET approvals': {
       need(session, READ, 'the approvals queue');

@@ -6,9 +6,10 @@
  *                                         RFC 8707 resource) at the upstream's authorization server
  *   {CREDENTIALS_PATH}/callback           the code exchanged, the tokens stored in the vault for that user
  *
- * A ticket is minted only in the answer to an authenticated request of that principal (PC_CREDENTIALS_REQUIRED), is
- * random (256 bits), single-use and lives ten minutes. The browser that pressed the button gets a cookie the
- * callback must see, so a code obtained in another browser (login CSRF) is refused.
+ * A ticket is minted only for an authenticated request of that principal (the PC_CREDENTIALS_REQUIRED answer, or
+ * "Connect" on their own Accounts page in the console), is random (256 bits), single-use and lives ten minutes. The
+ * browser that pressed the button gets a cookie the callback must see, so a code obtained in another browser (login
+ * CSRF) is refused.
  *
  * Where browsers can sign in to the gateway (the console: the built-in authorization server, or auth.mode none on
  * loopback), the browser must be signed in as the ticket's principal: a link forwarded to someone else would
@@ -83,7 +84,9 @@ export class ConnectFlow {
 
   async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     res.setHeader('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'");
-    res.setHeader('referrer-policy', 'no-referrer');
+    // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the button's POST, which the
+    // gateway's Origin check refuses. The ticket in the URL still never reaches another site in a Referer.
+    res.setHeader('referrer-policy', 'same-origin');
     res.setHeader('x-content-type-options', 'nosniff');
     res.setHeader('x-frame-options', 'DENY');
     try {
@@ -143,7 +146,9 @@ export class ConnectFlow {
     const tokens = await this.deps.client(upstream).exchangeCode(url, state, String(pending.verifier));
     await this.deps.stored(upstream, principal, principal.slice(principal.indexOf(' ') + 1), tokens);
     this.deps.log.info({ upstream, principal }, 'upstream account connected');
-    page(res, 200, `${upstream} connected`, `Your ${upstream} account is connected. Return to your MCP client and retry.`);
+    // Connecting may have started at the console's Accounts page rather than in an MCP client: a way back there.
+    const back = this.browser ? `<p><a id="console" href="${esc(`${this.browser.signInUrl()}#/accounts`)}">Back to your accounts in the console</a></p>` : '';
+    page(res, 200, `${upstream} connected`, `Your ${upstream} account is connected. Return to your MCP client and retry${back ? ', or go back to the console' : ''}.`, back);
   }
 }
 

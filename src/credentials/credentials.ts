@@ -78,7 +78,8 @@ export class Credentials implements UserCredentialSource {
     return this.modeOf(upstream) !== undefined;
   }
 
-  private modeOf(upstream: string): 'per-user' | 'token-exchange' | undefined {
+  /** How an upstream's calls get each user's token: connected in the browser (per-user), exchanged, or neither. */
+  modeOf(upstream: string): 'per-user' | 'token-exchange' | undefined {
     const c = this.deps.upstreamConfig(upstream);
     const mode = c && c.transport !== 'stdio' ? c.credentials?.mode : undefined;
     return mode === 'service' ? undefined : mode;

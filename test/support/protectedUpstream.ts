@@ -16,6 +16,7 @@ import Provider, { errors } from 'oidc-provider';
 import { SignJWT, createRemoteJWKSet, importJWK, jwtVerify } from 'jose';
 import { createAdapterFactory } from '../../src/identity/authServer/adapter.js';
 import { createMemoryStorage } from '../../src/storage/memory.js';
+import { browse, locationOf, type CookiesByOrigin } from './browse.js';
 
 export interface ProtectedUpstream {
   /** The authorization server's issuer. */
@@ -229,37 +230,18 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 
 /**
  * Connects an account the way a user's browser would: the gateway's confirmation page, its button, the upstream's
- * sign-in (as `account`), the redirects back to the gateway's callback. Cookies are kept per origin. Returns the
- * final page's status and text.
+ * sign-in (as `account`), the redirects back to the gateway's callback. Cookies are kept per origin in `jar` (pass
+ * one holding a console session to connect as that browser's user). Returns the final page's status and text.
  */
-export async function connectAccount(connectUrl: string, account: string): Promise<{ status: number; text: string }> {
-  const jar = new Map<string, Map<string, string>>();
-  const go = async (url: string, init: { method?: string; body?: string } = {}) => {
-    const u = new URL(url);
-    const cookies = jar.get(u.origin) ?? new Map<string, string>();
-    const headers: Record<string, string> = {};
-    if (cookies.size) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    if (init.body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
-    if (init.method === 'POST') headers.origin = u.origin;
-    const res = await fetch(url, { method: init.method ?? 'GET', headers, body: init.body, redirect: 'manual' });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair!.indexOf('=');
-      const name = pair!.slice(0, i);
-      const value = pair!.slice(i + 1);
-      if (/max-age=0|expires=thu, 01 jan 1970/i.test(c) || value === '') cookies.delete(name);
-      else cookies.set(name, value);
-    }
-    jar.set(u.origin, cookies);
-    return res;
-  };
+export async function connectAccount(connectUrl: string, account: string, jar: CookiesByOrigin = new Map()): Promise<{ status: number; text: string }> {
+  const go = (url: string, init: { method?: string; body?: string } = {}) => browse(jar, url, init);
   const page = await go(connectUrl);
   if (page.status !== 200) return { status: page.status, text: await page.text() };
   await page.text();
   let res = await go(connectUrl, { method: 'POST', body: '' });
   for (let hops = 0; hops < 20; hops++) {
     if (res.status >= 300 && res.status < 400) {
-      const next = new URL(res.headers.get('location')!, res.url || connectUrl).href;
+      const next = locationOf(res, res.url || connectUrl);
       await res.text();
       res = await go(next);
       continue;
