@@ -91,7 +91,6 @@ const CODE_ORDER_START = new RegExp(String.raw`^[\s"'(*>•-]{0,6}(?:(?:please|s
 function outputSteering(text: string, field: FieldContext): Finding[] {
   const view = matchView(text);
   const s = view.text;
-  if (!/your/i.test(s)) return [];
   const found: Finding[] = [];
   let lastEnd = -1;
   MODEL_OUTPUT.lastIndex = 0;
