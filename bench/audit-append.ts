@@ -5,7 +5,8 @@
  *              append, which resolves only after its batch committed, then appends again); mean batch size and
  *              append latency. C = 1 shows what a commit costs without grouping. Target: ≥ 20,000/s on SQLite.
  *   hot path   the same gateway with audit on (SQLite file, content "hashes", fsync per commit) and off, side by
- *              side in interleaved rounds: one call at a time (latency) and many at a time (throughput).
+ *              side in interleaved rounds: one call at a time (latency) and many at a time (throughput); over HTTP
+ *              also with audit.durability "process-crash" (commits written, not synced).
  *                in process   memory upstream, no socket: the stage's own cost with nothing else in the way
  *                HTTP         stateless 2026-07-28 tools/call over loopback to the raw echo upstream (a child process)
  *
@@ -181,39 +182,46 @@ if (!argv['no-http']) {
     echo.stdout!.on('data', (d: Buffer) => { out += d; const m = /READY (\S+)/.exec(out); if (m) resolve(m[1]!); });
     echo.once('exit', (code) => reject(new Error(`echo upstream exited ${code}`)));
   });
-  // SQLite storage, so the audit log is what a default install writes: audit.db beside the database, its writer thread.
-  const httpYaml = (enabled: boolean, sub: string) => `server: { port: 0, dataDir: ${JSON.stringify(join(dir, sub))} }\nauth: { mode: none }\nlogging: { level: silent }\nsessions: { max: 100000 }
-storage: { driver: sqlite }\naudit: { enabled: ${enabled} }\npolicy: { rules: [{ id: bench, effect: allow }] }
+  // SQLite storage, so the audit log is what a default install writes: audit.db beside the database, its writer
+  // thread. Three gateways side by side: audit on with each commit synced (the default), on with durability
+  // "process-crash" (written, not synced), and off.
+  const httpYaml = (audit: string, sub: string) => `server: { port: 0, dataDir: ${JSON.stringify(join(dir, sub))} }\nauth: { mode: none }\nlogging: { level: silent }\nsessions: { max: 100000 }
+storage: { driver: sqlite }\naudit: ${audit}\npolicy: { rules: [{ id: bench, effect: allow }] }
 upstreams:\n  echo: { transport: http, url: ${JSON.stringify(echoUrl)}, integrity: { unapproved: warn } }\n`;
-  const A: RunningGateway = await startGateway(parseConfig(httpYaml(true, 'http-on'), { source: 'bench' }), { logger: silent });
-  const B: RunningGateway = await startGateway(parseConfig(httpYaml(false, 'http-off'), { source: 'bench' }), { logger: silent });
-  const rows: string[] = ['| HTTP, modern tools/call | audit on | audit off | on / off |', '| --- | ---: | ---: | ---: |'];
+  const variants: Array<{ label: string; gw: RunningGateway }> = [];
+  for (const [label, audit, sub] of [['on (synced)', '{ enabled: true }', 'http-on'], ['on (process-crash)', '{ enabled: true, durability: process-crash }', 'http-unsynced'], ['off', '{ enabled: false }', 'http-off']] as const) {
+    variants.push({ label, gw: await startGateway(parseConfig(httpYaml(audit, sub), { source: 'bench' }), { logger: silent }) });
+  }
+  const [synced, unsynced, off] = [0, 1, 2];
+  const rows: string[] = [
+    `| HTTP, modern tools/call | ${variants.map((v) => `audit ${v.label}`).join(' | ')} | synced / off | process-crash / off |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
   for (const concurrency of [1, 32]) {
-    const wa = await workload('modern', `${A.url}/servers/echo/mcp`, concurrency);
-    const wb = await workload('modern', `${B.url}/servers/echo/mcp`, concurrency);
-    await closedPhase(wa, { concurrency, durationMs: 1000 });
-    await closedPhase(wb, { concurrency, durationMs: 1000 });
-    const ra = new Recorder();
-    const rb = new Recorder();
+    const loads = await Promise.all(variants.map((v) => workload('modern', `${v.gw.url}/servers/echo/mcp`, concurrency)));
+    for (const w of loads) await closedPhase(w, { concurrency, durationMs: 1000 });
+    const recs = variants.map(() => new Recorder());
     for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? [[wa, ra], [wb, rb]] as const : [[wb, rb], [wa, ra]] as const;
-      for (const [w, rec] of order) await closedPhase(w, { concurrency, durationMs: 500 }, rec);
+      // A different variant goes first in each round.
+      const order = variants.map((_, i) => (i + round) % variants.length);
+      for (const i of order) await closedPhase(loads[i]!, { concurrency, durationMs: 500 }, recs[i]!);
     }
-    await wa.close();
-    await wb.close();
-    const a = ra.stats();
-    const b = rb.stats();
-    if (a.errors || b.errors) throw new Error(`errors: ${a.firstError ?? b.firstError}`);
+    for (const w of loads) await w.close();
+    const st = recs.map((r) => r.stats());
+    const failed = st.find((x) => x.errors);
+    if (failed) throw new Error(`errors: ${failed.firstError}`);
+    const ratio = (pick: (x: (typeof st)[number]) => number, i: number) => `${(pick(st[i]!) / pick(st[off]!)).toFixed(2)}×`;
+    const row = (label: string, pick: (x: (typeof st)[number]) => number, show: (v: number) => string) =>
+      rows.push(`| ${label} | ${st.map((x) => show(pick(x))).join(' | ')} | ${ratio(pick, synced)} | ${ratio(pick, unsynced)} |`);
     if (concurrency === 1) {
-      rows.push(`| one at a time, p50 | ${us(a.p50)} | ${us(b.p50)} | ${(a.p50 / b.p50).toFixed(2)}× |`);
-      rows.push(`| one at a time, p90 | ${us(a.p90)} | ${us(b.p90)} | ${(a.p90 / b.p90).toFixed(2)}× |`);
+      row('one at a time, p50', (x) => x.p50, us);
+      row('one at a time, p90', (x) => x.p90, us);
     } else {
-      rows.push(`| ${concurrency} at a time, calls/s | ${Math.round(a.rps).toLocaleString('en')} | ${Math.round(b.rps).toLocaleString('en')} | ${(a.rps / b.rps).toFixed(2)}× |`);
-      rows.push(`| ${concurrency} at a time, p50 | ${us(a.p50)} | ${us(b.p50)} | ${(a.p50 / b.p50).toFixed(2)}× |`);
+      row(`${concurrency} at a time, calls/s`, (x) => x.rps, (v) => Math.round(v).toLocaleString('en'));
+      row(`${concurrency} at a time, p50`, (x) => x.p50, us);
     }
   }
-  await A.close();
-  await B.close();
+  for (const v of variants) await v.gw.close();
   echo.kill('SIGTERM');
   console.log(`\nhot path over HTTP (${ROUNDS} interleaved rounds per row):\n`);
   console.log(rows.join('\n'));

@@ -1,6 +1,7 @@
 /**
  * End to end with the real CLI: a gateway under concurrent load is killed with SIGKILL; every call that got a
- * response is in the log and `portcullis audit verify` passes. Then the audit commands: export with filters, an
+ * response is in the log and `portcullis audit verify` passes, with each commit synced (the default durability) and
+ * with durability "process-crash" (commits written, not synced: what a kill -9 must not be able to undo). Then the audit commands: export with filters, an
  * admin record written by another command, checkpoints exported and verified against, and tampering detected.
  */
 import assert from 'node:assert/strict';
@@ -15,12 +16,14 @@ import { ROOT } from './support/gateway.js';
 const BIN = join(ROOT, 'bin', 'portcullis.js');
 const ENV = { ...process.env, PORTCULLIS_FROM_SOURCE: '1', PORTCULLIS_LOG_LEVEL: 'warn' };
 const dir = mkdtempSync(join(tmpdir(), 'pc-audit-crash-'));
+const unsyncedDir = mkdtempSync(join(tmpdir(), 'pc-audit-crash-unsynced-'));
 const children: ChildProcess[] = [];
 
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args, '--config', join(dir, 'portcullis.yaml')], { cwd: dir, env: ENV, encoding: 'utf8', timeout: 60_000 });
+function cliIn(d: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args, '--config', join(d, 'portcullis.yaml')], { cwd: d, env: ENV, encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+const cli = (...args: string[]) => cliIn(dir, ...args);
 
 function waitFor(child: ChildProcess, pattern: RegExp, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -37,27 +40,37 @@ function waitFor(child: ChildProcess, pattern: RegExp, what: string): Promise<st
   });
 }
 
-function records(...filters: string[]): Array<Record<string, any>> {
-  const r = cli('audit', 'export', ...filters);
+function recordsIn(d: string, ...filters: string[]): Array<Record<string, any>> {
+  const r = cliIn(d, 'audit', 'export', ...filters);
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
+const records = (...filters: string[]) => recordsIn(dir, ...filters);
 
 let acked: string[] = [];
 let attempted = 0;
+let unsynced: { acked: string[]; attempted: number };
 
 before(async () => {
   const echo = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/targets/raw-mcp-echo.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(echo);
   const echoUrl = await waitFor(echo, /READY (\S+)/, 'echo upstream');
-  writeFileSync(join(dir, 'portcullis.yaml'), `server: { port: 0, dataDir: ./data }
+  ({ acked, attempted } = await killUnderLoad(dir, echoUrl, '{ checkpointRecords: 100 }'));
+  unsynced = await killUnderLoad(unsyncedDir, echoUrl, '{ checkpointRecords: 100, durability: process-crash }');
+});
+
+/** Starts a gateway in `d` with this audit section, loads it from 16 clients and kills it with SIGKILL mid-load. */
+async function killUnderLoad(d: string, echoUrl: string, audit: string): Promise<{ acked: string[]; attempted: number }> {
+  let attempted = 0;
+  const acked: string[] = [];
+  writeFileSync(join(d, 'portcullis.yaml'), `server: { port: 0, dataDir: ./data }
 auth: { mode: none }
 policy: { rules: [{ id: allow-all, effect: allow }] }
-audit: { checkpointRecords: 100 }
+audit: ${audit}
 upstreams:
   echo: { transport: http, url: ${JSON.stringify(echoUrl)}, integrity: { unapproved: warn } }
 `);
-  const gw = spawn(process.execPath, [BIN, 'serve', '--config', join(dir, 'portcullis.yaml')], { cwd: dir, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  const gw = spawn(process.execPath, [BIN, 'serve', '--config', join(d, 'portcullis.yaml')], { cwd: d, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(gw);
   const url = await waitFor(gw, /Portcullis listening: (\S+)/, 'gateway');
   const exited = new Promise((r) => gw.once('exit', r));
@@ -91,8 +104,8 @@ upstreams:
   stop = true;
   await exited;
   await Promise.allSettled(workers);
-  acked = [...acked];
-});
+  return { acked: [...acked], attempted };
+}
 
 after(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -109,6 +122,16 @@ describe('audit log after kill -9 under load', () => {
     assert.deepEqual(missing, [], `${missing.length} of ${acked.length} acknowledged calls are missing from the log`);
     assert.ok(ids.size <= attempted, 'no call is recorded that was never made');
     t.diagnostic(`${acked.length} calls acknowledged before the kill, ${ids.size} recorded, ${attempted} attempted`);
+  });
+
+  it('holds every acknowledged call with durability process-crash too (written, not synced), and the chain verifies', (t) => {
+    assert.ok(unsynced.acked.length >= 500, `enough load before the kill (${unsynced.acked.length} acknowledged)`);
+    const verify = cliIn(unsyncedDir, 'audit', 'verify');
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+    const ids = new Set(recordsIn(unsyncedDir, '--type', 'request').filter((r) => r.method === 'tools/call').map((r) => r.requestId));
+    const missing = unsynced.acked.filter((id) => !ids.has(id));
+    assert.deepEqual(missing, [], `${missing.length} of ${unsynced.acked.length} acknowledged calls are missing from the log`);
+    t.diagnostic(`${unsynced.acked.length} calls acknowledged before the kill, ${ids.size} recorded, ${unsynced.attempted} attempted`);
   });
 
   it('export filters by type, upstream, outcome and time', () => {

@@ -42,7 +42,7 @@ describe('defaults', () => {
         postgres: { connectionString: 'postgres://127.0.0.1:5432/portcullis', schema: 'portcullis' },
         redis: { url: 'redis://127.0.0.1:6379', prefix: 'portcullis:' },
       },
-      audit: { enabled: true, driver: 'storage', content: 'hashes', checkpointRecords: 1000, checkpointSeconds: 60, retentionDays: 0, maxRecordBytes: 65536 },
+      audit: { enabled: true, driver: 'storage', content: 'hashes', checkpointRecords: 1000, checkpointSeconds: 60, retentionDays: 0, maxRecordBytes: 65536, durability: 'power-loss' },
       auth: {
         mode: 'oauth',
         requiredScopes: ['mcp'],

@@ -41,11 +41,12 @@ export async function openAuditStore(config: GatewayConfig, driver: AuditDriver,
     case 'sqlite': {
       const beside = config.audit.driver === 'storage' && config.storage.driver === 'sqlite' ? dirname(config.storage.sqlite.path) : config.server.dataDir;
       const file = join(beside, AUDIT_DB_FILE);
-      return opts.writerThread ? createThreadedSqliteAuditStore(file) : createSqliteAuditStore(file);
+      const { durability } = config.audit;
+      return opts.writerThread ? createThreadedSqliteAuditStore(file, durability) : createSqliteAuditStore(file, durability);
     }
     case 'postgres': {
       const { createPostgresAuditStore } = await import('./postgres.js');
-      return createPostgresAuditStore(config.storage.postgres);
+      return createPostgresAuditStore({ ...config.storage.postgres, durability: config.audit.durability });
     }
   }
 }

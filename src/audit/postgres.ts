@@ -13,6 +13,11 @@ import { typePattern, type AuditStore, type CheckpointRule } from './store.js';
 export interface PostgresAuditOptions {
   connectionString: string;
   schema?: string;
+  /**
+   * "process-crash": batches commit with synchronous_commit off (the server acknowledges before its WAL flush), so a
+   * crash of the gateway loses nothing and a crash of the database server can lose the last batches, whole.
+   */
+  durability?: 'power-loss' | 'process-crash';
   onError?: (err: Error) => void;
 }
 
@@ -43,6 +48,8 @@ export async function createPostgresAuditStore(opts: PostgresAuditOptions): Prom
   const S = `"${schema}"`;
   const pool = new Pool({ connectionString: opts.connectionString });
   pool.on('error', opts.onError ?? (() => {}));
+  // Queued on each new connection ahead of anything the store sends on it.
+  if (opts.durability === 'process-crash') pool.on('connect', (c) => { c.query('SET synchronous_commit = off').catch(() => {}); });
   try {
     await inTransaction(pool, (c) => migrate(c, schema, S));
   } catch (e) {

@@ -1,7 +1,9 @@
 /**
  * The audit log in SQLite: its own file (audit.db beside the gateway's database) so its commits never wait on the
  * gateway's other writes, WAL with synchronous=FULL so a committed batch survives a power cut as well as a
- * kill -9. ':memory:' gives the memory driver's log. Batches are BEGIN IMMEDIATE transactions: the head is read
+ * kill -9 (durability "power-loss"); with durability "process-crash", synchronous=NORMAL: a commit is written to the
+ * operating system but not synced, which a kill -9 of the gateway cannot undo and a power cut can (the last batches
+ * vanish whole: the WAL is never corrupted, and the chain stays verifiable). ':memory:' gives the memory driver's log. Batches are BEGIN IMMEDIATE transactions: the head is read
  * under the write lock, so a CLI writing an admin record while the gateway runs extends the same chain.
  */
 import { dirname } from 'node:path';
@@ -28,13 +30,16 @@ interface CheckpointRow { seq: number; hash: string; time: number; key_id: strin
 
 const toCheckpoint = (r: CheckpointRow): Checkpoint => ({ seq: r.seq, hash: r.hash, time: r.time, keyId: r.key_id, signature: r.signature });
 
-export function createSqliteAuditStore(path: string): AuditStore {
+/** What a commit survives: a power cut (each commit synced) or a crash of the gateway process (written, not synced). */
+export type AuditDurability = 'power-loss' | 'process-crash';
+
+export function createSqliteAuditStore(path: string, durability: AuditDurability = 'power-loss'): AuditStore {
   const memory = path === ':memory:';
   if (!memory) ensurePrivateDir(dirname(path));
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
+    db.pragma(durability === 'power-loss' ? 'synchronous = FULL' : 'synchronous = NORMAL');
     db.pragma('busy_timeout = 10000');
     db.exec('CREATE TABLE IF NOT EXISTS audit_schema_version (version INTEGER NOT NULL)');
     db.transaction(() => {

@@ -7,17 +7,17 @@
 import { Worker } from 'node:worker_threads';
 import type { Checkpoint } from './checkpoint.js';
 import type { EncodedEvent } from './chain.js';
-import { createSqliteAuditStore } from './sqlite.js';
+import { createSqliteAuditStore, type AuditDurability } from './sqlite.js';
 import type { AuditStore, CheckpointRule } from './store.js';
 import type { WriterReply, WriterRequest } from './sqliteWorker.js';
 
 type Pending = { resolve: (r: WriterReply) => void; reject: (e: Error) => void };
 type Request = WriterRequest extends infer R ? (R extends WriterRequest ? Omit<R, 'id'> : never) : never;
 
-export async function createThreadedSqliteAuditStore(path: string): Promise<AuditStore> {
+export async function createThreadedSqliteAuditStore(path: string, durability: AuditDurability = 'power-loss'): Promise<AuditStore> {
   // Opened here first: migrations run and errors surface before the writer starts.
-  const reader = createSqliteAuditStore(path);
-  const worker = startWriter(path);
+  const reader = createSqliteAuditStore(path, durability);
+  const worker = startWriter(path, durability);
   const pending = new Map<number, Pending>();
   let nextId = 0;
   let dead: Error | undefined;
@@ -86,10 +86,11 @@ export async function createThreadedSqliteAuditStore(path: string): Promise<Audi
   };
 }
 
-function startWriter(path: string): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./sqliteWorker.js', import.meta.url), { workerData: { path } });
+function startWriter(path: string, durability: AuditDurability): Worker {
+  const workerData = { path, durability };
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./sqliteWorker.js', import.meta.url), { workerData });
   // Running from the TypeScript source: the thread registers tsx itself (loader hooks are not inherited on Node 20).
   const entry = new URL('./sqliteWorker.ts', import.meta.url).href;
   const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(boot, { eval: true, workerData: { path } });
+  return new Worker(boot, { eval: true, workerData });
 }

@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Checkpoint } from './checkpoint.js';
 import type { EncodedEvent } from './chain.js';
 import type { ChainHead } from './record.js';
-import { createSqliteAuditStore } from './sqlite.js';
+import { createSqliteAuditStore, type AuditDurability } from './sqlite.js';
 
 export type WriterRequest =
   | { id: number; op: 'append'; events: EncodedEvent[] }
@@ -18,7 +18,8 @@ export type WriterRequest =
 export type WriterReply = { id: number; head?: ChainHead; last?: Checkpoint; error?: string };
 
 const port = parentPort!;
-const store = createSqliteAuditStore((workerData as { path: string }).path);
+const { path, durability } = workerData as { path: string; durability: AuditDurability };
+const store = createSqliteAuditStore(path, durability);
 const waiting: WriterRequest[] = [];
 let scheduled = false;
 

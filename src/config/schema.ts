@@ -470,6 +470,12 @@ export const CONFIG_SCHEMA: SchemaNode = {
         checkpointSeconds: positiveInt(60, 'Sign a checkpoint after this many seconds when records were added since the last one.'),
         retentionDays: nonNegativeInt(0, 'Prune records older than this many days, up to the newest checkpoint before the cutoff (which stays as the anchor); 0 keeps everything.'),
         maxRecordBytes: { type: 'integer', minimum: 4096, default: 65_536, description: 'Largest record, as canonical JSON in bytes: content beyond it is replaced by a truncation marker with its digest (the record is always kept).' },
+        durability: {
+          type: 'string',
+          enum: ['power-loss', 'process-crash'],
+          default: 'power-loss',
+          description: 'What a record survives once its response is sent. "power-loss" (the default): every commit is synced to disk (SQLite synchronous=FULL; PostgreSQL synchronous_commit as the server sets it). "process-crash": commits are written to the operating system (or the database server) without waiting for the sync: a kill -9 of the gateway loses nothing, a power cut (or a crash of the database server) can lose the last batches whole, and what remains still verifies. Cheaper per call (docs/benchmarks.md).',
+        },
       },
     },
     auth: {

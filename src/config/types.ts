@@ -98,6 +98,8 @@ export interface AuditConfig {
   retentionDays: number;
   /** A record's canonical JSON is kept under this size by replacing content with a truncation marker. */
   maxRecordBytes: number;
+  /** What an acknowledged record survives: a power cut (each commit synced, the default) or a crash of the gateway process. */
+  durability: 'power-loss' | 'process-crash';
 }
 
 export interface AuthConfig {
