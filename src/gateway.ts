@@ -39,6 +39,7 @@ import { Guardrails } from './guardrails/guardrails.js';
 import { loadCustomGuardrail } from './guardrails/custom.js';
 import type { Guardrail } from './guardrails/guardrail.js';
 import { TaintTracker } from './guardrails/taint.js';
+import { ServerRequestGuard } from './guardrails/serverRequests.js';
 import { upstreamStage } from './pipeline/stages/upstream.js';
 import { RuleSet } from './pipeline/ruleSet.js';
 import { locateResource, resourceTarget, shownUri } from './pipeline/targets.js';
@@ -101,6 +102,8 @@ export class Gateway {
   /** Content guardrails (built-in and custom) and taint tracking (src/guardrails). */
   readonly guardrails: Guardrails;
   readonly taint: TaintTracker;
+  /** The same guardrails over upstreams' sampling and elicitation requests, wherever they reach a client. */
+  readonly serverRequests: ServerRequestGuard;
   /** Calls parked for a human approval (src/approvals). */
   readonly approvals: Approvals;
   /** Metrics, traces and anomaly alerts (src/monitoring). */
@@ -151,6 +154,7 @@ export class Gateway {
     this.admission = new Admission({ records: storage.records, log, config: (name) => upstreams.get(name)?.config.integrity, onJudged: (server, item, _v, pinned) => this.monitoring.definitionSeen(server, item, pinned) });
     this.guardrails = new Guardrails(config.guardrails, { upstreams: config.upstreams, custom, log });
     this.taint = new TaintTracker(storage.records, config.guardrails.taint);
+    this.serverRequests = new ServerRequestGuard(this.guardrails, this.taint, log);
     this.approvals = new Approvals(storage.records, config.approvals, log);
     auditApprovals(this.approvals, () => this.audit, log);
     this.monitoring = new Monitoring({

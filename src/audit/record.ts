@@ -24,7 +24,8 @@ export interface AuditFinding {
   severity: string;
   action: string;
   category: string;
-  direction: 'argument' | 'result';
+  /** `server-request`: in a sampling or elicitation request the upstream sent the client. */
+  direction: 'argument' | 'result' | 'server-request';
   path: string;
   excerpt?: string | undefined;
 }

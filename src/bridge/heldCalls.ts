@@ -41,6 +41,13 @@ export class HeldCall {
   private gathering: NodeJS.Timeout | undefined;
   /** Where progress and log notifications of the call go: the latest client request's stream. */
   notify: (n: JsonRpcNotification) => void = () => {};
+  /**
+   * The guardrails over an upstream request before the client may see it (src/pipeline/serverRequests.ts), as the
+   * latest client request reports them: the params to hand out, or a refusal that answers the upstream instead.
+   */
+  screen: (request: JsonRpcRequest, signal: CancelSignal) => Promise<JsonObject | undefined> = async (r) => r.params;
+  /** Upstream requests still being screened: nothing is decided until they are in or refused. */
+  private screening = 0;
   readonly abort = new Cancellation();
   expiry: NodeJS.Timeout | undefined;
 
@@ -62,13 +69,24 @@ export class HeldCall {
       this.gather();
       return Promise.reject(new UpstreamRpcError({ code: ErrorCode.MethodNotFound, message: `Client does not support ${request.method}` }));
     }
-    return new Promise<JsonObject>((resolve, reject) => {
+    return this.screened(request, signal).then((params) => new Promise<JsonObject>((resolve, reject) => {
+      if (signal.aborted) return reject(new GatewayError('PC_CANCELLED'));
       const key = `${request.method.replace(/\W+/g, '_')}_${++this.seq}`;
-      this.waiting.set(key, { key, request, resolve, reject });
+      this.waiting.set(key, { key, request: { ...request, params }, resolve, reject });
       signal.addEventListener('abort', () => { this.waiting.delete(key); reject(new GatewayError('PC_CANCELLED')); }, { once: true });
       this.gather();
-    });
+    }));
   };
+
+  private async screened(request: JsonRpcRequest, signal: CancelSignal): Promise<JsonObject | undefined> {
+    this.screening++;
+    try {
+      return await this.screen(request, signal);
+    } finally {
+      this.screening--;
+      this.gather(); // a refused request may have been the round's only one: look again
+    }
+  }
 
   /** Set while every open upstream request has been handed to the client and none has been answered since. */
   private handedOut = false;
@@ -103,7 +121,7 @@ export class HeldCall {
   async next(signal: CancelSignal): Promise<Step> {
     for (;;) {
       // Nothing is decided while a round is still arriving.
-      if (!this.gathering) {
+      if (!this.gathering && this.screening === 0) {
         if (this.waiting.size > 0) {
           const inputRequests: JsonObject = {};
           for (const w of this.waiting.values()) inputRequests[w.key] = { method: w.request.method, params: w.request.params ?? {} };

@@ -8,6 +8,7 @@
  *  - block:  the caller withholds the whole message;
  *  - warn:   nothing changes (logged by the caller).
  * Every finding that changed or annotated something is listed in the result's `_meta["dev.portcullis/guardrails"]`.
+ * A server-to-client request (applyToServerRequest) gets the same treatment in its params.
  */
 import { randomBytes } from 'node:crypto';
 import { isObject, type JsonObject } from '../core/jsonrpc.js';
@@ -26,6 +27,24 @@ export function markerRule(f: ReportedFinding): string {
 
 export function blocking(findings: readonly ReportedFinding[]): ReportedFinding[] {
   return findings.filter((f) => f.action === 'block');
+}
+
+/** Findings as a refusal's `data` lists them: never the content. */
+export function listed(findings: readonly ReportedFinding[]): JsonObject[] {
+  return findings.map((f) => ({ guardrail: f.guardrail, rule: f.rule, severity: f.severity, path: f.path, message: f.message }));
+}
+
+/** Findings as a log line carries them: the built-in guardrail's excerpts are escaped and masked. */
+export function logged(findings: readonly ReportedFinding[]): JsonObject[] {
+  return findings.map((f) => ({ guardrail: f.guardrail, rule: f.rule, severity: f.severity, action: f.action, path: f.path, ...(f.excerpt !== undefined && { excerpt: f.excerpt }) }));
+}
+
+/** Why something was refused: one reason per rule, from its first finding, at most five. */
+export function reasons(findings: readonly ReportedFinding[]): string {
+  const first = new Map<string, string>();
+  for (const f of findings) if (!first.has(markerRule(f))) first.set(markerRule(f), `${f.message} (${markerRule(f)}${f.path ? ` at ${f.path}` : ''})`);
+  const uniq = [...first.values()];
+  return uniq.slice(0, 5).join('; ') + (uniq.length > 5 ? `; and ${uniq.length - 5} more` : '');
 }
 
 /** Redacts every `redact` finding in a copy of the value (findings from other actions are left alone). */
@@ -107,6 +126,26 @@ function markUntrusted(result: JsonObject, findings: readonly ReportedFinding[],
     out[b.list] = copy;
   }
   return out;
+}
+
+/**
+ * A sampling or elicitation request's params treated like a result: redactions applied, a flagged sampling message's
+ * content block marked as a prompt message's is, the findings listed in the params' `_meta`. Text outside a message
+ * (a `systemPrompt`, an elicitation's `message`) has no block to carry the mark, so the request's own `_meta` carries
+ * it; `wrap` fences that text as well. Call only when nothing blocks.
+ */
+export function applyToServerRequest(params: JsonObject, findings: readonly ReportedFinding[], source: ResultSource): JsonObject {
+  let out = applyToResult(params, findings, source);
+  const loose = findings.filter((f) => (f.action === 'flag' || f.action === 'wrap') && !blockOf(f.path));
+  if (loose.length === 0) return out;
+  const from = `${source.server}/${source.item}`;
+  const wrapPaths = new Set(loose.filter((f) => f.action === 'wrap').map((f) => f.path));
+  if (wrapPaths.size) {
+    const fence = randomBytes(6).toString('hex');
+    out = mapStrings(out, '', (text, at) => (wrapPaths.has(at) ? wrapText(text, from, fence) : text)) as JsonObject;
+  }
+  const meta = isObject(out._meta) ? out._meta : {};
+  return { ...out, _meta: { ...meta, [UNTRUSTED_META]: { source: from, rules: [...new Set(loose.map(markerRule))] } } };
 }
 
 export function wrapText(text: string, source: string, fence: string): string {

@@ -19,7 +19,8 @@ type Actions = Partial<Record<FindingCategory, GuardrailAction>>;
 
 function actionsFor(settings: ContentSettings, direction: Direction): Actions {
   const on = <A extends string>(a: A): GuardrailAction | undefined => (a === 'off' ? undefined : (a as unknown as GuardrailAction));
-  if (direction === 'result') {
+  // A server's request puts its text in front of the client's model or user as a result does: the same settings.
+  if (direction === 'result' || direction === 'server-request') {
     return { secret: on(settings.results.secrets), 'personal-data': on(settings.results.personalData), injection: on(settings.results.injection) };
   }
   // Instructions in arguments are the model's own words, not planted content: injection is a result concern.
@@ -27,21 +28,21 @@ function actionsFor(settings: ContentSettings, direction: Direction): Actions {
 }
 
 export function contentGuardrail(settings: ContentSettings): Guardrail {
-  const actions: Record<Direction, Actions> = { result: actionsFor(settings, 'result'), argument: actionsFor(settings, 'argument') };
+  const actions: Record<Direction, Actions> = { result: actionsFor(settings, 'result'), argument: actionsFor(settings, 'argument'), 'server-request': actionsFor(settings, 'server-request') };
   // A detector runs when it is switched on and its category has an action in some direction.
   const wanted = (id: string) => {
     const c = CATEGORY.get(id);
     return settings.detectors[id] !== false && c !== undefined && (actions.result[c] !== undefined || actions.argument[c] !== undefined);
   };
   const scanner = createScanner({ detectors: CONTENT_DETECTORS.filter((d) => wanted(d.id)) });
-  const directions = new Set<Direction>((['result', 'argument'] as const).filter((d) => Object.values(actions[d]).some((a) => a !== undefined)));
+  const directions = new Set<Direction>((['result', 'argument', 'server-request'] as const).filter((d) => Object.values(actions[d]).some((a) => a !== undefined)));
   return {
     name: BUILTIN_GUARDRAIL,
     directions,
     inspect(input: GuardrailInput): GuardrailFinding[] {
       const act = actions[input.direction];
       const out: GuardrailFinding[] = [];
-      for (const f of scanner.scanContent(input.value, input.direction)) {
+      for (const f of scanner.scanContent(input.value, input.direction === 'argument' ? 'argument' : 'result')) {
         const category = CATEGORY.get(f.rule) ?? 'other';
         const action = act[category];
         if (action) out.push({ rule: f.rule, severity: f.severity, message: f.message, path: f.path, span: f.span, excerpt: f.excerpt, action, category });

@@ -48,8 +48,8 @@ export interface CustomGuardrailConfig {
   /** An ES module (path relative to the config file, or a package name) exporting `createGuardrail(options)`. */
   module: string;
   options: Record<string, unknown>;
-  /** Whether it inspects results, arguments or both. */
-  on: ('results' | 'arguments')[];
+  /** What it inspects: results, arguments, server-to-client requests (sampling, elicitation; opt-in, added later). */
+  on: ('results' | 'arguments' | 'serverRequests')[];
   /** The action for findings that name none. */
   action: 'block' | 'redact' | 'flag' | 'wrap' | 'warn';
   /** Overrides guardrails.failClosed for this guardrail. */
@@ -98,7 +98,7 @@ function resultsSchema(defaults: boolean): SchemaNode {
     type: 'object',
     ...(defaults && { default: {} }),
     additionalProperties: false,
-    description: 'Tool results, resource contents and prompt messages on their way to the client.',
+    description: 'Tool results, resource contents and prompt messages on their way to the client, and the sampling and elicitation requests upstreams send it ("block" refuses such a request: the upstream gets an error).',
     properties: {
       secrets: action(RESULT_ACTIONS, d('redact'), 'Private keys, cloud keys, tokens, JWTs, passwords in URLs: "redact" replaces each with a visible [REDACTED:rule] marker, "block" withholds the result, "warn" only logs.'),
       personalData: action(RESULT_ACTIONS, d('redact'), 'Payment cards (Luhn-checked), IBANs (mod-97), and e-mail addresses and phone numbers where their detectors are on.'),
@@ -164,7 +164,7 @@ export const GUARDRAILS_SCHEMA: SchemaNode = {
           name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 'Names the guardrail in findings and logs.' },
           module: { type: 'string', minLength: 1, description: 'Path (relative to the config file) or package name of the module.' },
           options: { type: 'object', default: {}, description: 'Passed to createGuardrail.' },
-          on: { type: 'array', items: { type: 'string', enum: ['results', 'arguments'] }, minItems: 1, uniqueItems: true, default: ['results', 'arguments'], description: 'What it inspects.' },
+          on: { type: 'array', items: { type: 'string', enum: ['results', 'arguments', 'serverRequests'] }, minItems: 1, uniqueItems: true, default: ['results', 'arguments'], description: 'What it inspects: results, arguments, and (only when listed) serverRequests, the sampling and elicitation requests upstreams send the client.' },
           action: action(['block', 'redact', 'flag', 'wrap', 'warn'], 'block', 'The action for findings that name none.'),
           failClosed: { type: 'boolean', description: 'Overrides guardrails.failClosed.' },
           timeoutMs: { type: 'integer', minimum: 1, maximum: 60_000, description: 'Overrides guardrails.timeoutMs.' },

@@ -11,6 +11,7 @@ import type { Direction, FindingCategory, Guardrail, GuardrailAction, GuardrailF
 
 const ACTIONS: ReadonlySet<string> = new Set<GuardrailAction>(['block', 'redact', 'flag', 'wrap', 'warn']);
 const CATEGORIES: ReadonlySet<string> = new Set<FindingCategory>(['secret', 'personal-data', 'injection', 'other']);
+const ON: Record<CustomGuardrailConfig['on'][number], Direction> = { results: 'result', arguments: 'argument', serverRequests: 'server-request' };
 
 /** What the module's factory may return: findings without action or category get the configured defaults. */
 type RawFinding = Partial<GuardrailFinding> & Record<string, unknown>;
@@ -29,7 +30,7 @@ export async function loadCustomGuardrail(cfg: CustomGuardrailConfig): Promise<G
   if (!made || typeof made.inspect !== 'function') throw new Error(`guardrail "${cfg.name}": createGuardrail() returned no object with an inspect(input) method`);
   const inspect = made.inspect.bind(made) as (input: GuardrailInput) => unknown;
   const close = typeof made.close === 'function' ? (made.close.bind(made) as () => void | Promise<void>) : undefined;
-  const directions = new Set<Direction>(cfg.on.map((o) => (o === 'results' ? 'result' : 'argument')));
+  const directions = new Set<Direction>(cfg.on.map((o) => ON[o]));
   return {
     name: cfg.name,
     directions,

@@ -1,13 +1,18 @@
 /**
- * The guardrail contract: a guardrail looks at content crossing the gateway — a result on its way to the client, or
- * arguments on their way to an upstream — and returns findings, each with the action it asks for. The built-in
- * content scanner is one guardrail; operators add their own (src/guardrails/custom.ts) with the same interface.
- * Guardrails only find; applying the actions (redact, flag, wrap, block) is done in one place (apply.ts), so a
- * guardrail cannot silently rewrite what it was shown.
+ * The guardrail contract: a guardrail looks at content crossing the gateway — a result on its way to the client,
+ * arguments on their way to an upstream, or a server-to-client request (sampling, elicitation) an upstream sends the
+ * client — and returns findings, each with the action it asks for. The built-in content scanner is one guardrail;
+ * operators add their own (src/guardrails/custom.ts) with the same interface. Guardrails only find; applying the
+ * actions (redact, flag, wrap, block) is done in one place (apply.ts), so a guardrail cannot silently rewrite what it
+ * was shown.
  */
 import type { Severity, Span } from '../integrity/finding.js';
 
-export type Direction = 'result' | 'argument';
+/**
+ * `server-request`: a sampling/createMessage or elicitation/create an upstream sends the client (src/guardrails/
+ * serverRequests.ts). Added after the first two: a custom guardrail sees it only when configured `on: [serverRequests]`.
+ */
+export type Direction = 'result' | 'argument' | 'server-request';
 
 export type GuardrailAction = 'block' | 'redact' | 'flag' | 'wrap' | 'warn';
 
@@ -31,14 +36,20 @@ export interface GuardrailFinding {
 
 export interface GuardrailInput {
   readonly direction: Direction;
-  readonly method: 'tools/call' | 'resources/read' | 'prompts/get';
+  /** The client's call; for `server-request`, the upstream's request (`sampling/createMessage`, `elicitation/create`). */
+  readonly method: 'tools/call' | 'resources/read' | 'prompts/get' | 'sampling/createMessage' | 'elicitation/create';
   /** The upstream's configured name. */
   readonly server: string;
-  /** The tool or prompt name as the upstream knows it, or the resource URI. */
+  /**
+   * The tool or prompt name as the upstream knows it, or the resource URI. For `server-request`: that of the call the
+   * upstream asked during, empty when it asked outside any call.
+   */
   readonly item: string;
   /**
    * Arguments: the arguments object. Results: the result object (`content` and `structuredContent` of a tool
-   * result, `contents` of a read, `messages` of a prompt). Read-only: a guardrail must not change it.
+   * result, `contents` of a read, `messages` of a prompt). Server requests: what the client's model or user reads of
+   * it (`messages` and `systemPrompt` of a sampling request, `message` of an elicitation). Read-only: a guardrail must
+   * not change it.
    */
   readonly value: unknown;
   readonly principal?: { readonly subject: string; readonly issuer: string; readonly clientId?: string | undefined } | undefined;

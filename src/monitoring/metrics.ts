@@ -67,7 +67,7 @@ export class Metrics {
       labelNames: ['upstream', 'outcome'], buckets: LATENCY_BUCKETS, registers,
     });
     this.toolCalls = new Counter({ name: 'portcullis_tool_calls_total', help: 'tools/call of catalogued tools, by upstream, tool (capped, then "other") and outcome.', labelNames: ['upstream', 'tool', 'outcome'], registers });
-    this.findings = new Counter({ name: 'portcullis_guardrail_findings_total', help: 'Content guardrail findings, by guardrail, rule, action and direction (argument or result).', labelNames: ['guardrail', 'rule', 'action', 'direction'], registers });
+    this.findings = new Counter({ name: 'portcullis_guardrail_findings_total', help: 'Content guardrail findings, by guardrail, rule, action and direction (argument, result or server-request).', labelNames: ['guardrail', 'rule', 'action', 'direction'], registers });
     this.refusals = new Counter({ name: 'portcullis_limit_refusals_total', help: 'Requests refused by rate limits, quotas or a saturated upstream queue.', labelNames: ['reason'], registers });
     this.approvalsRequested = new Counter({ name: 'portcullis_approvals_requested_total', help: 'Calls parked for a human approval.', registers });
     this.approvalsDecided = new Counter({ name: 'portcullis_approvals_decided_total', help: 'Approval decisions made through this gateway, by decision.', labelNames: ['decision'], registers });

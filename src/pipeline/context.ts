@@ -13,7 +13,8 @@ import type { CancelSignal } from '../core/cancel.js';
 import type { Action, Decision, PolicyResource } from '../policy/index.js';
 import type { ToolInfo } from '../upstream/toolCatalog.js';
 import type { RuleSet } from './ruleSet.js';
-import type { ReportedFinding } from '../guardrails/guardrail.js';
+import type { Direction, ReportedFinding } from '../guardrails/guardrail.js';
+import type { ServerRequestGuard } from '../guardrails/serverRequests.js';
 
 export interface Principal {
   /** Subject identifier, unique within its issuer. */
@@ -115,8 +116,13 @@ export interface RequestContext {
   approval?: { id: string; approvers: string[] } | undefined;
   /** W3C traceparent of the upstream call's span when the request is traced (src/monitoring/tracing.ts); sent upstream. */
   traceparent?: string | undefined;
-  /** What the guardrails found in this request's arguments and result (for the audit log). */
-  findings?: (ReportedFinding & { direction: 'argument' | 'result' })[] | undefined;
+  /** What the guardrails found in this request's arguments, result and the upstream's requests (for the audit log). */
+  findings?: (ReportedFinding & { direction: Direction })[] | undefined;
+  /**
+   * The gateway's guard for upstreams' sampling and elicitation requests (src/pipeline/serverRequests.ts). On the
+   * context, not a stage's deps: a connection opened by any stage relays what its upstream asks outside a call.
+   */
+  readonly serverRequests?: ServerRequestGuard | undefined;
 }
 
 /** A stage does its part and calls next() to continue; what it returns is the result sent to the client. */

@@ -4,7 +4,7 @@
  * resource describing it. Resource URIs are normalised and refused when unsafe before anything is looked up.
  */
 import { GatewayError } from '../core/errors.js';
-import { isObject } from '../core/jsonrpc.js';
+import { isObject, type JsonRpcRequest } from '../core/jsonrpc.js';
 import { memberByName, type Endpoint } from '../endpoint/endpoint.js';
 import { qualifyUri, splitUri } from '../endpoint/namespace.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -13,6 +13,8 @@ import { matchesTemplate, normaliseUri } from '../validation/uri.js';
 import type { RuleSet } from './ruleSet.js';
 import type { RequestContext, Target } from './context.js';
 import type { UpstreamConnection } from '../upstream/connection.js';
+import type { CancelSignal } from '../core/cancel.js';
+import { screenUnclaimed } from './serverRequests.js';
 
 /** The error for an item that does not exist, and, identically, for one the principal may not see. */
 export function unknownItem(kind: 'tool' | 'prompt' | 'resource', shown: string): GatewayError {
@@ -67,10 +69,14 @@ export async function completionTarget(rules: RuleSet, up: Upstream, cat: Catalo
   throw new GatewayError('PC_INVALID_PARAMS', 'unknown completion ref type');
 }
 
-/** The connection a request uses (its principal's own, its session's own, its capability profile's, or the shared one). */
+/**
+ * The connection a request uses (its principal's own, its session's own, its capability profile's, or the shared one).
+ * What its upstream asks outside a call goes to the session's stream, past the guardrails like any relayed request.
+ */
 export function connectionFor(ctx: RequestContext, up: Upstream): Promise<UpstreamConnection> {
   const s = ctx.session;
-  return up.acquire(s?.id, s ? (req, signal) => s.request(req.method, req.params, signal) : undefined, ctx.clientCapabilities, ctx.principal?.key);
+  const unclaimed = s && (async (req: JsonRpcRequest, signal: CancelSignal) => s.request(req.method, await screenUnclaimed(ctx, up.name, req.method, req.params, signal), signal));
+  return up.acquire(s?.id, unclaimed, ctx.clientCapabilities, ctx.principal?.key);
 }
 
 /** The upstream and its own URI behind a client-visible resource URI of an endpoint. */

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { JsonObject, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../core/jsonrpc.js';
 import { classify, failure, isFailure, success } from '../core/jsonrpc.js';
 import { ErrorCode, META } from '../core/protocol.js';
-import { GatewayError, UpstreamRpcError } from '../core/errors.js';
+import { GatewayError, isGatewayError, UpstreamRpcError } from '../core/errors.js';
 import { metaOf } from '../core/mcp.js';
 import type { Logger } from '../core/log.js';
 import type { UpstreamWire, WireContext, TransportFailureData } from './wire.js';
@@ -281,9 +281,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
       else if (!handler) response = failure(req.id, ErrorCode.InternalError, `Portcullis cannot attribute ${req.method} to a client request`);
       else response = success(req.id, await handler(req, abort.signal));
     } catch (e) {
+      // A gateway refusal (a guardrail, a cancelled relay) reaches the upstream with its own code, as a client would get it.
       response = e instanceof UpstreamRpcError
         ? failure(req.id, e.error.code, e.error.message, e.error.data)
-        : failure(req.id, ErrorCode.InternalError, (e as Error).message);
+        : isGatewayError(e) ? failure(req.id, e.rpc, e.publicMessage, e.data)
+          : failure(req.id, ErrorCode.InternalError, (e as Error).message);
     } finally {
       this.inbound.delete(key);
       if (owner) { owner.waitingOnClient--; this.arm(owner); }

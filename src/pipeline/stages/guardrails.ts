@@ -14,7 +14,7 @@
 import { GatewayError } from '../../core/errors.js';
 import { isObject, type JsonObject } from '../../core/jsonrpc.js';
 import { shapeForEra } from '../../endpoint/mapResult.js';
-import { applyToResult, blocking, markerRule, redactFindings } from '../../guardrails/apply.js';
+import { applyToResult, blocking, listed, logged, reasons, redactFindings } from '../../guardrails/apply.js';
 import type { GuardrailInput, ReportedFinding } from '../../guardrails/guardrail.js';
 import type { Guardrails } from '../../guardrails/guardrails.js';
 import { describeTaint, type TaintTracker } from '../../guardrails/taint.js';
@@ -120,21 +120,7 @@ function withhold(ctx: RequestContext, method: Method, refused: readonly Reporte
 
 function report(ctx: RequestContext, direction: 'argument' | 'result', findings: readonly ReportedFinding[]): void {
   (ctx.findings ??= []).push(...findings.map((f) => ({ ...f, direction })));
-  ctx.log.warn({
-    direction,
-    item: shown(ctx),
-    findings: findings.map((f) => ({ guardrail: f.guardrail, rule: f.rule, severity: f.severity, action: f.action, path: f.path, ...(f.excerpt !== undefined && { excerpt: f.excerpt }) })),
-  }, 'guardrail findings');
-}
-
-const listed = (findings: readonly ReportedFinding[]) => findings.map((f) => ({ guardrail: f.guardrail, rule: f.rule, severity: f.severity, path: f.path, message: f.message }));
-
-function reasons(findings: readonly ReportedFinding[]): string {
-  // One reason per rule, from its first finding.
-  const first = new Map<string, string>();
-  for (const f of findings) if (!first.has(markerRule(f))) first.set(markerRule(f), `${f.message} (${markerRule(f)}${f.path ? ` at ${f.path}` : ''})`);
-  const uniq = [...first.values()];
-  return uniq.slice(0, 5).join('; ') + (uniq.length > 5 ? `; and ${uniq.length - 5} more` : '');
+  ctx.log.warn({ direction, item: shown(ctx), findings: logged(findings) }, 'guardrail findings');
 }
 
 function shown(ctx: RequestContext): string {

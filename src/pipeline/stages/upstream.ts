@@ -7,6 +7,9 @@
  *                           on the call's stream                    requests, then the call retried upstream
  *   modern client           upstream call held open; its requests   input_required passed through, requestState
  *                           returned as input_required (heldCalls)  sealed by the gateway around the upstream's
+ *
+ * Every sampling and elicitation request of an upstream passes the guardrails before the client sees it
+ * (src/pipeline/serverRequests.ts).
  */
 import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../../core/jsonrpc.js';
 import { isObject } from '../../core/jsonrpc.js';
@@ -28,6 +31,7 @@ import { clientSupports, logAllowed } from '../clientCapabilities.js';
 import { headersFor } from '../../endpoint/paramHeaders.js';
 import type { CancelSignal } from '../../core/cancel.js';
 import { DISCOVER_META_KEY as ATTESTATION_META_KEY } from '../../attestation/document.js';
+import { screenInputRequests, screenRequest } from '../serverRequests.js';
 
 export interface UpstreamStageDeps {
   codec: RequestStateCodec;
@@ -178,6 +182,7 @@ async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstrea
     if (state.kind === 'bridge' && state.bridgeId) {
       const held = await deps.held.resume(state.bridgeId, binding.principal);
       held.notify = (n) => relay(ctx, n);
+      held.screen = (req, signal) => screenRequest(ctx, up.name, req.method, req.params, signal);
       held.answer(isObject(params.inputResponses) ? params.inputResponses : undefined);
       return heldStep(ctx, deps, held, up, binding);
     }
@@ -190,6 +195,7 @@ async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstrea
     const { inputResponses: _r, requestState: _s, ...clean } = params;
     const held = new HeldCall(up.name, binding.principal, (m) => clientSupports(ctx.clientCapabilities, m));
     held.notify = (n) => relay(ctx, n);
+    held.screen = (req, signal) => screenRequest(ctx, up.name, req.method, req.params, signal);
     held.attach(conn.request(method, clean, {
       ...callOptions(ctx, held.onServerRequest),
       isParked: held.isParked,
@@ -201,8 +207,9 @@ async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstrea
 
   if (ctx.listFilter && LIST_METHODS.has(method)) return listPages(ctx, up, conn, method as ListMethod, params);
 
-  const relayRequests = upstreamEra === 'legacy' && ctx.channel.request
-    ? (req: JsonRpcRequest, signal: CancelSignal) => ctx.channel.request!(req.method, req.params, signal)
+  const ask = ctx.channel.request;
+  const relayRequests = upstreamEra === 'legacy' && ask
+    ? async (req: JsonRpcRequest, signal: CancelSignal) => ask(req.method, await screenRequest(ctx, up.name, req.method, req.params, signal), signal)
     : undefined;
   const options = { ...callOptions(ctx, relayRequests), headers: { ...traceHeaders(ctx), ...await mirroredHeaders(up, conn, method, params) } };
   let result = await conn.request(method, params, options);
@@ -210,11 +217,12 @@ async function forward(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstrea
   if (result.resultType !== 'input_required') return result;
   if (!mrtr) throw new GatewayError('PC_INTERNAL', `${up.name} answered ${method} with input_required`);
 
+  result = await screenInputRequests(ctx, up.name, result);
   if (ctx.era === 'modern') {
     const sealed = deps.codec.seal({ kind: 'pass', upstream: up.name, ...(typeof result.requestState === 'string' ? { upstreamState: result.requestState } : {}) }, binding);
     return { ...result, requestState: sealed };
   }
-  return fulfilForLegacyClient(ctx, deps, conn, method, params, result);
+  return fulfilForLegacyClient(ctx, deps, up, conn, method, params, result);
 }
 
 const LIST_METHODS = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list']);
@@ -263,10 +271,10 @@ async function mirroredHeaders(up: Upstream, conn: UpstreamConnection, method: s
 }
 
 /** A modern upstream asked for input; a legacy client gets real server-to-client requests, then the call is retried. */
-async function fulfilForLegacyClient(ctx: RequestContext, deps: UpstreamStageDeps, conn: UpstreamConnection, method: string, params: JsonObject, first: JsonObject): Promise<JsonObject> {
+async function fulfilForLegacyClient(ctx: RequestContext, deps: UpstreamStageDeps, up: Upstream, conn: UpstreamConnection, method: string, params: JsonObject, first: JsonObject): Promise<JsonObject> {
   const ask = ctx.channel.request;
   if (!ask) throw new GatewayError('PC_INTERNAL', 'no way to ask the client for input');
-  let result = first;
+  let result = first; // screened by the caller; every later round here, whole, before the client is asked anything
   for (let round = 0; round < (deps.maxInputRounds ?? 16); round++) {
     const inputResponses: JsonObject = {};
     const requests = isObject(result.inputRequests) ? result.inputRequests : {};
@@ -283,6 +291,7 @@ async function fulfilForLegacyClient(ctx: RequestContext, deps: UpstreamStageDep
     if (typeof result.requestState === 'string') retry.requestState = result.requestState;
     result = await conn.request(method, retry, callOptions(ctx));
     if (result.resultType !== 'input_required') return result;
+    result = await screenInputRequests(ctx, up.name, result);
   }
   throw new UpstreamRpcError({ code: ErrorCode.InternalError, message: 'upstream kept asking for input' });
 }

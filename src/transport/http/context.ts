@@ -34,7 +34,7 @@ export function newContext(gw: Gateway, i: ContextInit): RequestContext {
     transport: i.transport, signal: i.signal, channel: i.channel, principal: i.principal, httpHeaders: i.httpHeaders,
     // Every line of the request carries its id; a silent logger writes none, so it skips the child (~1 µs).
     startedAt: performance.now(), requestId, log: gw.log.isLevelEnabled('fatal') ? gw.log.child({ requestId }) : gw.log, route: undefined,
-    rules: undefined, target: undefined, decision: undefined, listFilter: undefined,
+    rules: undefined, target: undefined, decision: undefined, listFilter: undefined, serverRequests: gw.serverRequests,
   };
 }
 
