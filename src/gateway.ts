@@ -35,18 +35,18 @@ import { Monitoring, type MonitoringDeps } from './monitoring/monitoring.js';
 import { limitsStage } from './pipeline/stages/limits.js';
 import { resultsStage } from './pipeline/stages/results.js';
 import { guardrailsStage } from './pipeline/stages/guardrails.js';
-import { Guardrails } from './guardrails/guardrails.js';
+import type { Guardrails } from './guardrails/guardrails.js';
 import { loadCustomGuardrail } from './guardrails/custom.js';
 import type { Guardrail } from './guardrails/guardrail.js';
-import { TaintTracker } from './guardrails/taint.js';
+import type { TaintTracker } from './guardrails/taint.js';
 import { ServerRequestGuard } from './guardrails/serverRequests.js';
 import { upstreamStage } from './pipeline/stages/upstream.js';
-import { RuleSet } from './pipeline/ruleSet.js';
+import { RuleSet, type RuleSetEnv } from './pipeline/ruleSet.js';
 import { locateResource, resourceTarget, shownUri } from './pipeline/targets.js';
 import { SchemaCache } from './validation/schemas.js';
 import { Limiter } from './limits/limiter.js';
 import { UpstreamGate } from './limits/upstreamGate.js';
-import { reloadableChanged, restartNeeded } from './config/reload.js';
+import { listsMayChange, reloadableChanges, restartNeeded, withStartupCustom } from './config/reload.js';
 import { SessionManager } from './transport/session.js';
 import { startHttpServer, type HttpServerHandle } from './transport/http/server.js';
 import { ResolvedSecrets, vaultFor } from './vault/resolve.js';
@@ -74,8 +74,13 @@ export interface GatewayOptions {
 export interface ReloadOutcome {
   /** The generation of the rule set now in force. */
   generation: number;
-  /** Whether anything reloadable changed (then clients were told their lists may have changed). */
+  /** Whether anything reloadable changed. */
   changed: boolean;
+  /**
+   * What changed and was applied ("policy", "guardrails", "upstreams.mail.guardrails", …). Clients were told their
+   * lists may have changed unless only guardrails did.
+   */
+  applied: string[];
   /** Changed settings that only a restart applies (they were not applied). */
   restartNeeded: string[];
 }
@@ -99,9 +104,6 @@ export class Gateway {
   audit: AuditLog | undefined;
   /** The attestation document's source (src/attestation); set by startGateway when attestation is enabled. */
   attestation: AttestationService | undefined;
-  /** Content guardrails (built-in and custom) and taint tracking (src/guardrails). */
-  readonly guardrails: Guardrails;
-  readonly taint: TaintTracker;
   /** The same guardrails over upstreams' sampling and elicitation requests, wherever they reach a client. */
   readonly serverRequests: ServerRequestGuard;
   /** Calls parked for a human approval (src/approvals). */
@@ -115,6 +117,8 @@ export class Gateway {
   private current: RuleSet;
   /** The configuration the rule set in force was built from (the startup one until a reload). */
   private applied: GatewayConfig;
+  /** What every rule set shares: the custom guardrails loaded at start, the records taint marks live in. */
+  private readonly env: RuleSetEnv;
 
   private constructor(readonly config: GatewayConfig, readonly storage: Storage, readonly log: Logger, createWire: GatewayOptions['createWire'] & {}, arrange: GatewayOptions['pipeline'], custom: readonly Guardrail[], monitoring: GatewayOptions['monitoring'] = {}) {
     const upstreams = new Map<string, Upstream>();
@@ -142,7 +146,8 @@ export class Gateway {
       // Per-session upstream connections end with their session.
       await Promise.allSettled(s.endpoint.members.map((m) => m.release(s.id)));
     });
-    this.current = new RuleSet(1, config);
+    this.env = { custom, records: storage.records, log };
+    this.current = new RuleSet(1, config, this.env);
     this.applied = config;
     for (const [name, u] of upstreams) if (u.config.concurrency) this.gates.set(name, new UpstreamGate(name, u.config.concurrency));
     // A concurrency slot outlives its request only if the gateway dies holding it: then it frees itself after the
@@ -152,9 +157,7 @@ export class Gateway {
     // The order of the architecture: transport → authentication → routing → policy → validation → guardrails →
     // approval → (limits) → upstream; on the way back results are checked, then the guardrails see them.
     this.admission = new Admission({ records: storage.records, log, config: (name) => upstreams.get(name)?.config.integrity, onJudged: (server, item, _v, pinned) => this.monitoring.definitionSeen(server, item, pinned) });
-    this.guardrails = new Guardrails(config.guardrails, { upstreams: config.upstreams, custom, log });
-    this.taint = new TaintTracker(storage.records, config.guardrails.taint);
-    this.serverRequests = new ServerRequestGuard(this.guardrails, this.taint, log);
+    this.serverRequests = new ServerRequestGuard(() => this.current, log);
     this.approvals = new Approvals(storage.records, config.approvals, log);
     auditApprovals(this.approvals, () => this.audit, log);
     this.monitoring = new Monitoring({
@@ -170,7 +173,7 @@ export class Gateway {
       policyStage({ rules: () => this.current }),
       integrityStage({ admission: this.admission }),
       validateStage({ limits: config.limits, schemas: this.schemas }),
-      guardrailsStage({ guardrails: this.guardrails, taint: this.taint }),
+      guardrailsStage({ rules: () => this.current }),
       approvalStage({ approvals: this.approvals, codec: this.codec }),
       limitsStage({ limiter, gates: this.gates }),
       resultsStage({ limits: config.limits, schemas: this.schemas }),
@@ -179,9 +182,19 @@ export class Gateway {
     this.run = compose(this.monitoring.instrument(arrange ? arrange(stages) : stages));
   }
 
-  /** The rule set (policy, limits, item attributes) new requests are decided with. */
+  /** The rule set (policy, limits, item attributes, guardrails) new requests are decided with. */
   get rules(): RuleSet {
     return this.current;
+  }
+
+  /** Content guardrails (built-in and custom) in force now (src/guardrails); a request uses those of ctx.rules. */
+  get guardrails(): Guardrails {
+    return this.current.guardrails;
+  }
+
+  /** Taint tracking as configured now; its marks outlive reloads. */
+  get taint(): TaintTracker {
+    return this.current.taint;
   }
 
   /** The configuration in force: the startup one, or the last one a reload applied. */
@@ -191,24 +204,27 @@ export class Gateway {
 
   /**
    * Applies a changed configuration (already loaded and validated, so its policy compiles): the new rule set replaces
-   * the old one at once, requests already past the policy stage finish under the old one, and every client is told
-   * its lists may have changed. Settings only a restart can apply are listed, not applied. Throws (and changes
-   * nothing) when the rule set cannot be built.
+   * the old one at once, requests already past the policy stage finish under the old one (policy and guardrails
+   * alike), and every client is told its lists may have changed (unless only guardrails did, which change no list).
+   * Settings only a restart can apply are listed, not applied (guardrails.custom among them: the rule set keeps the
+   * guardrails loaded at start). Throws (and changes nothing) when the rule set cannot be built.
    */
   reload(next: GatewayConfig): ReloadOutcome {
-    const changed = reloadableChanged(this.applied, next);
+    const applied = withStartupCustom(next, this.config);
+    const changes = reloadableChanges(this.applied, applied);
+    const changed = changes.length > 0;
     const restart = restartNeeded(this.config, next);
     if (changed) {
-      this.current = new RuleSet(this.current.generation + 1, next);
-      this.applied = next;
-      this.hub.listChanged();
+      this.current = new RuleSet(this.current.generation + 1, applied, this.env);
+      this.applied = applied;
+      if (listsMayChange(changes)) this.hub.listChanged();
     }
     // Not awaited: a reload is synchronous; a failed append is logged by the audit log.
     this.audit?.append({
       type: 'admin.config.reload', principal: 'local', outcome: 'ok',
-      detail: { generation: this.current.generation, changed, restartNeeded: restart },
+      detail: { generation: this.current.generation, changed, applied: changes, restartNeeded: restart },
     }).catch(() => {});
-    return { generation: this.current.generation, changed, restartNeeded: restart };
+    return { generation: this.current.generation, changed, applied: changes, restartNeeded: restart };
   }
 
   /**

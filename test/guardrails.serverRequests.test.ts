@@ -287,7 +287,8 @@ describe('units', () => {
   it('a request an upstream sends outside any call (the session\'s stream) is screened too', async () => {
     const storage = createMemoryStorage();
     const taint = new TaintTracker(storage.records, config.taint);
-    const guard = new ServerRequestGuard(new Guardrails({ ...config, results: { ...config.results, injection: 'block' } }, { upstreams, log: silentLogger }), taint, silentLogger);
+    const guardrails = new Guardrails({ ...config, results: { ...config.results, injection: 'block' } }, { upstreams, log: silentLogger });
+    const guard = new ServerRequestGuard(() => ({ guardrails, taint }), silentLogger);
     const sent: unknown[] = [];
     const session = { id: 'sess', principal: 'local', listener: {} as never, request: async (_m: string, params: unknown) => { sent.push(params); return {}; } };
     const ctx = { session, clientCapabilities: {}, clientInfo: undefined, principal: undefined, route: undefined, serverRequests: guard } as unknown as RequestContext;

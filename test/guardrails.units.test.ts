@@ -13,7 +13,7 @@ import { contentSettings } from '../src/guardrails/settings.js';
 import { applyToResult, redactFindings, GUARDRAILS_META, UNTRUSTED_META } from '../src/guardrails/apply.js';
 import { loadCustomGuardrail } from '../src/guardrails/custom.js';
 import { Guardrails, GUARDRAIL_FAILED } from '../src/guardrails/guardrails.js';
-import { TaintTracker } from '../src/guardrails/taint.js';
+import { TaintTracker, taintNames } from '../src/guardrails/taint.js';
 import type { CustomGuardrailConfig } from '../src/guardrails/config.js';
 import { guardrailsConfig } from './support/guardrails.js';
 import type { GuardrailInput, ReportedFinding } from '../src/guardrails/guardrail.js';
@@ -214,5 +214,29 @@ describe('taint tracker', () => {
     assert.deepEqual(await t.marks(b), []);
     await t.clear(a);
     assert.deepEqual(await t.marks(a), []);
+  });
+
+  it('keeps one mark per cause, so a later one never hides an earlier one, and names them as context.taint does', async () => {
+    const records = createMemoryStorage().records;
+    const t = new TaintTracker(records, config().taint);
+    const f = (category: ReportedFinding['category']): ReportedFinding => ({ guardrail: 'portcullis', rule: `${category}-rule`, severity: 'high', message: '', path: '', action: 'warn', category });
+    const s = t.scope({ sessionId: 'one' });
+    await t.mark(s, t.marksFor([f('secret')], 'vault/get', false));
+    await t.mark(s, t.marksFor([f('personal-data')], 'crm/get', false));
+    await t.mark(s, t.marksFor([], 'web/fetch', true));
+    assert.deepEqual(taintNames(await t.marks(s)), ['personal-data', 'secret', 'sensitive', 'untrusted']);
+    const reloaded = new TaintTracker(records, { ...config().taint, action: 'deny' });
+    assert.equal((await reloaded.marks(s)).length, 3, 'a tracker built on reload sees the marks already recorded');
+    await reloaded.clear(s);
+    assert.deepEqual(await t.marks(s), []);
+  });
+
+  it('records marks when taint.action is on, or when the policy reads context.taint', () => {
+    const records = createMemoryStorage().records;
+    const off = { ...config().taint, action: 'off' as const };
+    assert.equal(new TaintTracker(records, off).recording, false);
+    assert.equal(new TaintTracker(records, off, true).recording, true);
+    assert.equal(new TaintTracker(records, off, true).enabled, false, 'sinks are not checked');
+    assert.equal(new TaintTracker(records, config().taint).recording, true);
   });
 });

@@ -9,8 +9,10 @@ import { compose, type NamedStage } from '../src/pipeline/pipeline.js';
 import { GatewayError, isGatewayError } from '../src/core/errors.js';
 import type { RequestContext } from '../src/pipeline/context.js';
 import { parseConfig } from '../src/config/load.js';
-import { RuleSet } from '../src/pipeline/ruleSet.js';
-import { reloadableChanged, restartNeeded } from '../src/config/reload.js';
+import { RuleSet, type RuleSetEnv } from '../src/pipeline/ruleSet.js';
+import { createMemoryStorage } from '../src/storage/memory.js';
+import { silentLogger } from '../src/core/log.js';
+import { listsMayChange, reloadableChanged, reloadableChanges, restartNeeded, withStartupCustom } from '../src/config/reload.js';
 import { compilePolicy } from '../src/policy/index.js';
 import { templateMayMatch } from '../src/policy/rule.js';
 import { uriGlob } from '../src/policy/glob.js';
@@ -25,6 +27,8 @@ test('every rejection names its stage, whether thrown or rejected', async () => 
   }
 });
 
+const env: RuleSetEnv = { custom: [], records: createMemoryStorage().records, log: silentLogger };
+
 test('the rule set: configured annotations replace the upstream\'s, tags add up, definitions are decided once each', () => {
   const config = parseConfig(`auth: { mode: none }
 upstreams:
@@ -36,7 +40,7 @@ upstreams:
     prompts: { brief: { tags: [docs] } }
 policy: { rules: [{ effect: allow, tags: [writes] }, { effect: deny, destructive: true, tags: [files] }] }
 `, { source: 'test' });
-  const rules = new RuleSet(7, config);
+  const rules = new RuleSet(7, config, env);
   const def = { name: 'write_file', annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true } };
   const item = rules.tool('fs', def);
   assert.deepEqual(item, { kind: 'tool', server: 'fs', name: 'write_file', annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true }, tags: ['files', 'writes'] });
@@ -48,7 +52,7 @@ policy: { rules: [{ effect: allow, tags: [writes] }, { effect: deny, destructive
   assert.equal(rules.allowsNothing, false);
   const ctx = { time: new Date(), era: 'modern' as const, endpoint: 'fs' };
   assert.equal(rules.policy.decide(LOCAL_PRINCIPAL, 'call', item, ctx).outcome, 'deny', 'the configured destructiveHint is what the policy sees');
-  assert.equal(new RuleSet(1, parseConfig('auth: { mode: none }\n', { source: 'test' })).allowsNothing, true);
+  assert.equal(new RuleSet(1, parseConfig('auth: { mode: none }\n', { source: 'test' }), env).allowsNothing, true);
 });
 
 test('a template matches only the resource patterns some expansion of it could match', () => {
@@ -84,4 +88,14 @@ policy: { rules: [{ effect: allow }] }
   const c = parseConfig(base.replace('command: x', 'command: y') + 'sessions: { max: 3 }\nrateLimits: [{ requests: 1 }]\n', { source: 'c' });
   assert.deepEqual(restartNeeded(a, c).sort(), ['sessions', 'upstreams.fs']);
   assert.equal(reloadableChanged(a, c), true);
+  const d = parseConfig(base.replace('tags: [a]', 'tags: [a], guardrails: { results: { secrets: off } }') + 'guardrails: { taint: { action: deny }, failClosed: false }\n', { source: 'd' });
+  assert.deepEqual(restartNeeded(a, d), [], 'guardrails reload, top level and per server');
+  assert.deepEqual(reloadableChanges(a, d), ['guardrails', 'upstreams.fs.guardrails']);
+  assert.equal(reloadableChanged(a, d), true);
+  assert.equal(listsMayChange(reloadableChanges(a, d)), false, 'guardrails change no list');
+  assert.equal(listsMayChange(reloadableChanges(a, b)), true);
+  const e = parseConfig(base + 'guardrails: { custom: [{ name: dlp, module: ./dlp.mjs }] }\n', { source: 'e' });
+  assert.deepEqual(restartNeeded(a, e), ['guardrails.custom'], 'custom guardrails are loaded at start');
+  assert.equal(reloadableChanged(a, e), false);
+  assert.deepEqual(withStartupCustom(e, a).guardrails.custom, []);
 });

@@ -40,6 +40,7 @@ async function explain(args: string[]): Promise<number> {
       time: { type: 'string' },
       endpoint: { type: 'string' },
       era: { type: 'string' },
+      taint: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,

@@ -1,7 +1,7 @@
 /**
  * Hot reload for `portcullis serve`: when the configuration file changes (or on SIGHUP), it is loaded and validated
- * like at start (policy included); a valid one replaces the running rule set at once, an invalid one is rejected
- * with its reasons and the previous one stays in force. Reloads run one at a time.
+ * like at start (policy included); a valid one replaces the running rule set (policy, limits, guardrails) at once,
+ * an invalid one is rejected with its reasons and the previous one stays in force. Reloads run one at a time.
  */
 import { loadConfigFile, type ConfigOverride } from '../config/load.js';
 import { isConfigError } from '../config/error.js';
@@ -30,8 +30,8 @@ export function reloadOnChange(path: string, gw: Gateway, log: Logger, opts: Rel
         // Secret references are read from the vault again: a missing one rejects the reload like any invalid file.
         await gw.refreshSecrets(next);
         outcome = gw.reload(next);
-        if (outcome.changed) log.info({ trigger, generation: outcome.generation }, 'configuration reloaded: the new policy and limits are in force');
-        else log.info({ trigger }, 'configuration reloaded: no policy or limit changed');
+        if (outcome.changed) log.info({ trigger, generation: outcome.generation, applied: outcome.applied }, 'configuration reloaded: the changed settings are in force');
+        else log.info({ trigger }, 'configuration reloaded: no reloadable setting changed');
         if (outcome.restartNeeded.length) log.warn({ settings: outcome.restartNeeded }, 'these changed settings take effect only after a restart');
         if (gw.rules.allowsNothing) log.warn('the policy allows nothing: every list is empty and every call is refused (docs/policy.md)');
       } catch (e) {

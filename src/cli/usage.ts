@@ -104,7 +104,8 @@ accounts, consent and federation.
   -c, --config FILE   configuration file (default: ./portcullis.yaml)
 `,
   policy: `Usage: portcullis policy explain --principal P (--tool S/T | --prompt S/P | --resource S/URI | --template S/URI | --server S)
-                                [--action A] [--args JSON] [--annotations JSON] [--tags T,T] [--time ISO] [--config FILE]
+                                [--action A] [--args JSON] [--annotations JSON] [--tags T,T] [--time ISO] [--taint T,T]
+                                [--config FILE]
        portcullis policy test [TABLE...] [--config FILE]
 
 explain: the decision the configuration's policy makes for one request, and every rule it considered.
@@ -118,6 +119,8 @@ test:    runs tables of expected decisions (default: policy-tests.yaml beside th
       --args JSON     the call's arguments, e.g. '{"path":"/srv/reports/q1.txt"}'
       --annotations J the tool's annotations as its server declares them, e.g. '{"readOnlyHint":true}'
                       (overrides in the configuration win, as in the gateway)
+      --taint T,T     what the session has received (context.taint): untrusted, sensitive, secret,
+                      personal-data, injection
 `,
   credentials: `Usage: portcullis credentials list [--upstream NAME] [--config FILE]
        portcullis credentials revoke --user WHO --upstream NAME [--config FILE]

@@ -1,13 +1,16 @@
 /**
  * What a running gateway can take from a changed configuration without a restart: the policy, rate limits, quotas,
- * priorities, and what configuration says about items (upstreams.<name>.tags, .tools, .prompts). Everything else
- * (listeners, storage, authentication, the upstreams themselves) is fixed at start.
+ * priorities, the content guardrails (`guardrails`: actions, detectors, taint, failClosed, timeoutMs) and what
+ * configuration says about upstreams' items and content (upstreams.<name>.tags, .tools, .prompts, .guardrails).
+ * Everything else (listeners, storage, authentication, the upstreams themselves) is fixed at start, and so is
+ * `guardrails.custom`: its modules are loaded (asynchronously, with whatever side effects they have) once, at start.
  */
 import { canonicalJson } from '../core/canonical.js';
 import type { GatewayConfig } from './types.js';
 
-const RELOADABLE_SECTIONS = new Set(['policy', 'rateLimits', 'quotas', 'priorities']);
-const RELOADABLE_UPSTREAM_KEYS = new Set(['tags', 'tools', 'prompts']);
+const RELOADABLE_SECTIONS = ['policy', 'rateLimits', 'quotas', 'priorities', 'guardrails'] as const;
+const RELOADABLE_UPSTREAM_KEYS = ['tags', 'tools', 'prompts', 'guardrails'] as const;
+const RESTART_ONLY_GUARDRAILS = 'custom';
 
 /** The paths whose changes need a restart (empty: the new configuration can be applied whole). */
 export function restartNeeded(running: GatewayConfig, next: GatewayConfig): string[] {
@@ -15,8 +18,10 @@ export function restartNeeded(running: GatewayConfig, next: GatewayConfig): stri
   const a = running as unknown as Record<string, unknown>;
   const b = next as unknown as Record<string, unknown>;
   for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    if (RELOADABLE_SECTIONS.has(k)) continue;
-    if (k === 'upstreams') {
+    if (k === 'guardrails') {
+      if (canonicalJson(running.guardrails.custom) !== canonicalJson(next.guardrails.custom)) out.push(`guardrails.${RESTART_ONLY_GUARDRAILS}`);
+    } else if ((RELOADABLE_SECTIONS as readonly string[]).includes(k)) continue;
+    else if (k === 'upstreams') {
       for (const name of new Set([...Object.keys(running.upstreams), ...Object.keys(next.upstreams)])) {
         if (fixed(running.upstreams[name]) !== fixed(next.upstreams[name])) out.push(`upstreams.${name}`);
       }
@@ -25,19 +30,41 @@ export function restartNeeded(running: GatewayConfig, next: GatewayConfig): stri
   return out;
 }
 
-/** Whether anything reloadable differs (so clients' visible lists may have changed). */
+/** `next` with the custom guardrails of the running configuration: what a reload can apply of its guardrails. */
+export function withStartupCustom(next: GatewayConfig, running: GatewayConfig): GatewayConfig {
+  if (canonicalJson(next.guardrails.custom) === canonicalJson(running.guardrails.custom)) return next;
+  return { ...next, guardrails: { ...next.guardrails, custom: running.guardrails.custom } };
+}
+
+/** The reloadable settings that differ: sections ("policy", "guardrails") and "upstreams.<name>.<key>". */
+export function reloadableChanges(running: GatewayConfig, next: GatewayConfig): string[] {
+  const out: string[] = [];
+  const section = (c: GatewayConfig, k: (typeof RELOADABLE_SECTIONS)[number]) => canonicalJson(k === 'guardrails' ? reloadableGuardrails(c) : c[k] ?? null);
+  for (const k of RELOADABLE_SECTIONS) if (section(running, k) !== section(next, k)) out.push(k);
+  for (const name of new Set([...Object.keys(running.upstreams), ...Object.keys(next.upstreams)])) {
+    for (const k of RELOADABLE_UPSTREAM_KEYS) {
+      if (canonicalJson(running.upstreams[name]?.[k] ?? null) !== canonicalJson(next.upstreams[name]?.[k] ?? null)) out.push(`upstreams.${name}.${k}`);
+    }
+  }
+  return out;
+}
+
+/** Whether anything reloadable differs. */
 export function reloadableChanged(running: GatewayConfig, next: GatewayConfig): boolean {
-  const pick = (c: GatewayConfig) => ({
-    policy: c.policy ?? null,
-    rateLimits: c.rateLimits,
-    quotas: c.quotas,
-    priorities: c.priorities,
-    items: Object.fromEntries(Object.entries(c.upstreams).map(([n, u]) => [n, { tags: u.tags, tools: u.tools, prompts: u.prompts }])),
-  });
-  return canonicalJson(pick(running)) !== canonicalJson(pick(next));
+  return reloadableChanges(running, next).length > 0;
+}
+
+/** Whether clients' lists may differ after these changes: guardrails decide what content passes, never what is listed. */
+export function listsMayChange(changes: readonly string[]): boolean {
+  return changes.some((c) => c !== 'guardrails' && !c.endsWith('.guardrails'));
+}
+
+function reloadableGuardrails(c: GatewayConfig): object {
+  const { [RESTART_ONLY_GUARDRAILS]: _custom, ...rest } = c.guardrails;
+  return rest;
 }
 
 function fixed(u: object | undefined): string {
   if (u === undefined) return 'absent';
-  return canonicalJson(Object.fromEntries(Object.entries(u).filter(([k]) => !RELOADABLE_UPSTREAM_KEYS.has(k))));
+  return canonicalJson(Object.fromEntries(Object.entries(u).filter(([k]) => !(RELOADABLE_UPSTREAM_KEYS as readonly string[]).includes(k))));
 }

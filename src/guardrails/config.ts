@@ -132,7 +132,7 @@ export const GUARDRAILS_SCHEMA: SchemaNode = {
   type: 'object',
   default: {},
   additionalProperties: false,
-  description: 'Content guardrails: secrets, personal data and prompt injection in results and arguments, taint tracking of toxic flows, and operator-supplied guardrails (docs/guardrails.md#content-guardrails).',
+  description: 'Content guardrails: secrets, personal data and prompt injection in results and arguments, taint tracking of toxic flows, and operator-supplied guardrails (docs/guardrails.md#content-guardrails). A configuration reload applies every setting here except custom.',
   properties: {
     results: resultsSchema(true),
     arguments: argumentsSchema(true),
@@ -141,7 +141,7 @@ export const GUARDRAILS_SCHEMA: SchemaNode = {
       type: 'object',
       default: {},
       additionalProperties: false,
-      description: 'Once a session has received untrusted content (prompt injection let through, a result of an untrusted source) or sensitive content (secrets or personal data let through), calls to sinks get this action.',
+      description: 'Once a session has received untrusted content (prompt injection let through, a result of an untrusted source) or sensitive content (secrets or personal data let through), calls to sinks get this action. Policy conditions see the taint as context.taint (docs/policy.md).',
       properties: {
         action: action(['approval', 'deny', 'warn', 'off'], 'approval', '"approval": the call needs a human approval; "deny": refused (PC_GUARDRAIL_BLOCKED); "warn": logged.'),
         sinks: { type: 'array', default: [], items: { type: 'string', pattern: TOOL_GLOB }, description: '"server/tool" globs of tools that send data out.' },
@@ -149,13 +149,13 @@ export const GUARDRAILS_SCHEMA: SchemaNode = {
         untrustedSources: { type: 'array', default: [], items: { type: 'string', pattern: TOOL_GLOB }, description: '"server/tool" globs whose results always taint the session as untrusted.' },
         openWorld: { type: 'boolean', default: true, description: 'Tools that may reach the outside world (openWorldHint not false; absent means true in MCP) are sinks.' },
         destructive: { type: 'boolean', default: true, description: 'Tools that may be destructive (readOnlyHint not true and destructiveHint not false; the MCP defaults) are sinks.' },
-        ttlSeconds: { type: 'integer', minimum: 1, maximum: 2_592_000, default: 86_400, description: 'How long a session (or, without sessions, a principal and client) stays tainted.' },
+        ttlSeconds: { type: 'integer', minimum: 1, maximum: 2_592_000, default: 86_400, description: 'How long a session (or, without sessions, a principal and client) stays tainted; a reload\'s new value applies to marks made after it.' },
       },
     },
     custom: {
       type: 'array',
       default: [],
-      description: 'Your own guardrails: ES modules exporting createGuardrail(options) (docs/guardrails.md#writing-a-guardrail).',
+      description: 'Your own guardrails: ES modules exporting createGuardrail(options) (docs/guardrails.md#writing-a-guardrail). Loaded at start: a change takes effect after a restart (a reload reports it).',
       items: {
         type: 'object',
         additionalProperties: false,

@@ -11,6 +11,7 @@ import type { GuardrailsConfig } from './config.js';
 import { contentGuardrail } from './builtin.js';
 import type { Direction, Guardrail, GuardrailInput, ReportedFinding } from './guardrail.js';
 import { contentSettings, type ContentSettings } from './settings.js';
+import type { TaintTracker } from './taint.js';
 
 export const GUARDRAIL_FAILED = 'guardrail-failed';
 
@@ -27,6 +28,19 @@ export interface GuardrailsOptions {
   log: Logger;
 }
 
+/**
+ * The guardrails and the taint tracker of one configuration generation (the rule set in force, src/pipeline/
+ * ruleSet.ts): a request uses one generation from start to end, so a reload never gives it half of each.
+ */
+export interface ContentGuards {
+  readonly guardrails: Guardrails;
+  readonly taint: TaintTracker;
+}
+
+/**
+ * Immutable: a reload builds new Guardrails with the new settings around the same loaded custom guardrails (loading
+ * a module is asynchronous and has side effects, so `custom` is read at start only).
+ */
 export class Guardrails {
   private readonly builtin = new Map<string, { settings: ContentSettings; runner: Runner }>();
   private readonly custom: readonly Runner[];
@@ -63,6 +77,7 @@ export class Guardrails {
     return found;
   }
 
+  /** Closes the custom guardrails (shared by every generation: call once, when the gateway stops). */
   async close(): Promise<void> {
     await Promise.allSettled(this.custom.map((r) => r.guardrail.close?.()));
   }

@@ -19,8 +19,8 @@ import type { JsonObject } from '../core/jsonrpc.js';
 import type { Logger } from '../core/log.js';
 import { applyToServerRequest, blocking, listed, logged, reasons } from './apply.js';
 import type { GuardrailInput, ReportedFinding } from './guardrail.js';
-import type { Guardrails } from './guardrails.js';
-import type { ScopeOf, TaintTracker } from './taint.js';
+import type { ContentGuards, Guardrails } from './guardrails.js';
+import type { ScopeOf } from './taint.js';
 
 type Method = 'sampling/createMessage' | 'elicitation/create';
 
@@ -39,6 +39,8 @@ export interface ServerRequestOrigin {
   principal?: GuardrailInput['principal'];
   /** Whose conversation the content reaches (taint). */
   scope: ScopeOf;
+  /** The guardrails and taint settings of the call's rule set; default those in force now. */
+  guards?: ContentGuards | undefined;
   /** The call's log; default the gateway's. */
   log?: Logger | undefined;
   /** Keeps the findings for the call's audit record (ctx.findings). */
@@ -67,14 +69,16 @@ export async function inspectServerRequest(guardrails: Guardrails, source: { ser
 }
 
 export class ServerRequestGuard {
-  constructor(private readonly guardrails: Guardrails, private readonly taint: TaintTracker, private readonly log: Logger) {}
+  /** `current`: the guardrails and taint settings in force (they change on a reload). */
+  constructor(private readonly current: () => ContentGuards, private readonly log: Logger) {}
 
   /** The params to relay to the client, or PC_GUARDRAIL_BLOCKED thrown: the request must not reach it. */
   async screen(origin: ServerRequestOrigin, method: string, params: JsonObject | undefined, signal?: CancelSignal): Promise<JsonObject | undefined> {
     if (!inspected(method)) return params;
     const { server } = origin;
     const item = origin.call?.item ?? '';
-    const r = await inspectServerRequest(this.guardrails, { server, item, principal: origin.principal }, method, params, signal);
+    const guards = origin.guards ?? this.current();
+    const r = await inspectServerRequest(guards.guardrails, { server, item, principal: origin.principal }, method, params, signal);
     const where = item ? `${server}/${item}` : server;
     if (r.findings.length) {
       origin.report?.(r.findings);
@@ -83,17 +87,17 @@ export class ServerRequestGuard {
     if (r.refused.length) {
       throw new GatewayError('PC_GUARDRAIL_BLOCKED', `the ${method} request of ${where} was not relayed to the client: ${reasons(r.refused)}`, { data: { findings: listed(r.refused) } });
     }
-    if (this.taint.enabled) await this.mark(origin, `${where} via ${method}`, r.findings);
+    if (guards.taint.recording) await this.mark(guards, origin, `${where} via ${method}`, r.findings);
     return r.params;
   }
 
   /** A request that reached the client taints its conversation as a result would (redacted content taints nothing). */
-  private async mark(origin: ServerRequestOrigin, source: string, findings: readonly ReportedFinding[]): Promise<void> {
+  private async mark({ guardrails, taint }: ContentGuards, origin: ServerRequestOrigin, source: string, findings: readonly ReportedFinding[]): Promise<void> {
     const call = origin.call;
-    const untrustedSource = this.guardrails.settings(origin.server)?.untrusted === true || (call?.method === 'tools/call' && this.taint.isUntrustedSource(origin.server, call.item));
-    const marks = this.taint.marksFor(findings, source, untrustedSource);
+    const untrustedSource = guardrails.settings(origin.server)?.untrusted === true || (call?.method === 'tools/call' && taint.isUntrustedSource(origin.server, call.item));
+    const marks = taint.marksFor(findings, source, untrustedSource);
     if (marks.length === 0) return;
-    await this.taint.mark(this.taint.scope(origin.scope), marks);
+    await taint.mark(taint.scope(origin.scope), marks);
     (origin.log ?? this.log).info({ taint: marks.map((m) => m.label), source }, 'session tainted');
   }
 }

@@ -4,21 +4,30 @@
  * that were let through) is tainted; a call from it to a sink — a tool that can send data out or change the world —
  * then needs an approval or is refused (guardrails.taint.action).
  *
- * Marks live in the shared records (one record per scope and label, so concurrent marks from several replicas
- * never overwrite each other) and expire after ttlSeconds. The scope is the session; a stateless (2026) client has
- * none, so its scope is the principal together with the client's name.
+ * Policy conditions see the marks as `context.taint` (taintNames()): the policy stage reads them when the rule set in
+ * force has a condition on it, and then marks are recorded even with taint.action off.
+ *
+ * Marks live in the shared records (one record per scope, label and cause, so concurrent marks from several replicas
+ * never overwrite each other, and a later mark of one cause never hides an earlier one of another) and expire after
+ * ttlSeconds. The scope is the session; a stateless (2026) client has none, so its scope is the principal together
+ * with the client's name. A reload builds a new tracker over the same records: marks already recorded stay.
  */
 import { createHash } from 'node:crypto';
 import type { RecordStore } from '../storage/types.js';
-import type { PolicyResource } from '../policy/index.js';
+import type { PolicyResource, TaintName } from '../policy/index.js';
 import { nameGlob, type Glob } from '../policy/glob.js';
 import type { TaintConfig } from './config.js';
 import type { ReportedFinding } from './guardrail.js';
 
 export type TaintLabel = 'untrusted' | 'sensitive';
 
+/** What made a mark: a category of findings; an untrusted source has none. */
+export type TaintCause = 'secret' | 'personal-data' | 'injection';
+
 export interface TaintMark {
   label: TaintLabel;
+  /** Absent for an untrusted source (and in marks recorded before causes were). */
+  category?: TaintCause | undefined;
   /** Where it came from: "server/tool" or "server/uri". */
   source: string;
   /** The rules that found it, or "untrusted-source". */
@@ -52,14 +61,21 @@ export class TaintTracker {
   private readonly sources: readonly ToolGlob[];
   private readonly sinkTags: ReadonlySet<string>;
 
-  constructor(private readonly records: RecordStore, readonly config: TaintConfig) {
+  /** `readByPolicy`: the policy in force has a condition on context.taint, so marks are needed even with action off. */
+  constructor(private readonly records: RecordStore, readonly config: TaintConfig, private readonly readByPolicy = false) {
     this.sinks = config.sinks.map(toolGlob);
     this.sources = config.untrustedSources.map(toolGlob);
     this.sinkTags = new Set(config.sinkTags);
   }
 
+  /** Calls to sinks from a tainted session get taint.action. */
   get enabled(): boolean {
     return this.config.action !== 'off';
+  }
+
+  /** What reaches a client leaves marks: for the sinks check, or for policy conditions on context.taint. */
+  get recording(): boolean {
+    return this.enabled || this.readByPolicy;
   }
 
   /** A stable, fixed-length key for the conversation the marks belong to. */
@@ -86,18 +102,18 @@ export class TaintTracker {
   /** The marks a result leaves: what reached the client of what the guardrails found, and untrusted sources. */
   marksFor(findings: readonly ReportedFinding[], source: string, untrustedSource: boolean, now = Date.now()): TaintMark[] {
     const passed = findings.filter((f) => f.action === 'warn' || f.action === 'flag' || f.action === 'wrap');
-    const rulesOf = (pred: (f: ReportedFinding) => boolean) => [...new Set(passed.filter(pred).map((f) => f.rule))];
     const marks: TaintMark[] = [];
-    const injected = rulesOf((f) => f.category === 'injection');
-    if (untrustedSource || injected.length) marks.push({ label: 'untrusted', source, rules: untrustedSource ? ['untrusted-source', ...injected] : injected, at: now });
-    const sensitive = rulesOf((f) => f.category === 'secret' || f.category === 'personal-data');
-    if (sensitive.length) marks.push({ label: 'sensitive', source, rules: sensitive, at: now });
+    if (untrustedSource) marks.push({ label: 'untrusted', source, rules: ['untrusted-source'], at: now });
+    for (const [label, category] of CAUSES) {
+      const rules = [...new Set(passed.filter((f) => f.category === category).map((f) => f.rule))];
+      if (rules.length) marks.push({ label, category, source, rules, at: now });
+    }
     return marks;
   }
 
   async mark(scope: string, marks: readonly TaintMark[]): Promise<void> {
     const ttlMs = this.config.ttlSeconds * 1000;
-    await Promise.all(marks.map((m) => this.records.put(NAMESPACE, `${scope}:${m.label}`, { ...m }, { ttlMs })));
+    await Promise.all(marks.map((m) => this.records.put(NAMESPACE, `${scope}:${m.label}:${m.category ?? 'source'}`, { ...m }, { ttlMs })));
   }
 
   async marks(scope: string): Promise<TaintMark[]> {
@@ -106,8 +122,21 @@ export class TaintTracker {
   }
 
   async clear(scope: string): Promise<void> {
-    await Promise.all((['untrusted', 'sensitive'] as const).map((l) => this.records.delete(NAMESPACE, `${scope}:${l}`)));
+    const found = await this.records.list(NAMESPACE, { prefix: `${scope}:` });
+    await Promise.all(found.map((r) => this.records.delete(NAMESPACE, r.key)));
   }
+}
+
+const CAUSES: readonly (readonly [TaintLabel, TaintCause])[] = [['untrusted', 'injection'], ['sensitive', 'secret'], ['sensitive', 'personal-data']];
+
+/** The marks as policy conditions see them (context.taint): labels and causes, each once, in a stable order. */
+export function taintNames(marks: readonly TaintMark[]): TaintName[] {
+  const names = new Set<TaintName>();
+  for (const m of marks) {
+    names.add(m.label);
+    if (m.category) names.add(m.category);
+  }
+  return [...names].sort();
 }
 
 export function describeTaint(marks: readonly TaintMark[]): string {

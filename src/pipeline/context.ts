@@ -15,6 +15,7 @@ import type { ToolInfo } from '../upstream/toolCatalog.js';
 import type { RuleSet } from './ruleSet.js';
 import type { Direction, ReportedFinding } from '../guardrails/guardrail.js';
 import type { ServerRequestGuard } from '../guardrails/serverRequests.js';
+import type { TaintMark } from '../guardrails/taint.js';
 
 export interface Principal {
   /** Subject identifier, unique within its issuer. */
@@ -116,6 +117,8 @@ export interface RequestContext {
   approval?: { id: string; approvers: string[] } | undefined;
   /** W3C traceparent of the upstream call's span when the request is traced (src/monitoring/tracing.ts); sent upstream. */
   traceparent?: string | undefined;
+  /** The session's taint marks, read at most once per request (src/pipeline/taint.ts). */
+  taintMarks?: Promise<readonly TaintMark[]> | undefined;
   /** What the guardrails found in this request's arguments, result and the upstream's requests (for the audit log). */
   findings?: (ReportedFinding & { direction: Direction })[] | undefined;
   /**

@@ -7,7 +7,8 @@
  *   → audit          wraps everything below: records outcome and latency of every request
  *   → authenticate   attaches the principal (set by the HTTP edge's OAuth/mTLS, or the local principal)
  *   → route          resolves which upstream(s) serve the request and translates namespaced names
- *   → policy         decides the use with the rule set in force (allow, deny, approval); filters lists
+ *   → policy         decides the use with the rule set in force (allow, deny, approval), with the session's taint
+ *                    when a condition reads it; filters lists
  *   → validate       arguments against the tool's schemas and size limits; Mcp-Param-* mirrors
  *   → guardrails     outbound arguments scanned (secrets, personal data; refuse or redact); a tainted session calling
  *                    a sink needs approval; on the way back the result is scanned (redact, flag, wrap, withhold) and

@@ -1,13 +1,28 @@
 /**
- * The reloadable part of the configuration, compiled: the policy, the rate limits, quotas and priorities, and what
- * configuration says about items (tags, annotation overrides, stricter input schemas). Immutable; a reload builds a
- * new RuleSet and swaps the reference, and each request keeps the one it started with (ctx.rules).
+ * The reloadable part of the configuration, compiled: the policy, the rate limits, quotas and priorities, what
+ * configuration says about items (tags, annotation overrides, stricter input schemas), and the content guardrails
+ * and taint settings. Immutable; a reload builds a new RuleSet and swaps the reference, and each request keeps the
+ * one it started with (ctx.rules).
  */
 import type { GatewayConfig, ToolOverrideConfig } from '../config/types.js';
 import { configPolicy } from '../config/policy.js';
 import type { CompiledPolicy, PolicyResource, ToolAnnotations } from '../policy/index.js';
 import { compileLimits, type CompiledLimits } from '../limits/limiter.js';
 import { isObject, type JsonObject } from '../core/jsonrpc.js';
+import type { Logger } from '../core/log.js';
+import type { RecordStore } from '../storage/types.js';
+import { Guardrails, type ContentGuards } from '../guardrails/guardrails.js';
+import type { Guardrail } from '../guardrails/guardrail.js';
+import { TaintTracker } from '../guardrails/taint.js';
+
+/** What every generation shares: fixed at start. */
+export interface RuleSetEnv {
+  /** Operator guardrails, loaded once at start (guardrails.custom is restart-only). */
+  readonly custom: readonly Guardrail[];
+  /** Where taint marks live: a new generation's tracker keeps the marks already recorded. */
+  readonly records: RecordStore;
+  readonly log: Logger;
+}
 
 interface ServerOverrides {
   readonly tags: readonly string[];
@@ -17,18 +32,22 @@ interface ServerOverrides {
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
 
-export class RuleSet {
+export class RuleSet implements ContentGuards {
   readonly policy: CompiledPolicy;
   readonly limits: CompiledLimits;
+  readonly guardrails: Guardrails;
+  readonly taint: TaintTracker;
   /** No allow rule at all: every list is empty and every use refused (serve warns about it). */
   readonly allowsNothing: boolean;
   private readonly servers = new Map<string, ServerOverrides>();
   /** Tool resources are built once per (definition, rule set): their annotations merge upstream hints and overrides. */
   private readonly toolItems = new WeakMap<JsonObject, PolicyResource>();
 
-  constructor(readonly generation: number, config: GatewayConfig) {
+  constructor(readonly generation: number, config: GatewayConfig, env: RuleSetEnv) {
     this.policy = configPolicy(config);
     this.limits = compileLimits(config);
+    this.guardrails = new Guardrails(config.guardrails, { upstreams: config.upstreams, custom: env.custom, log: env.log });
+    this.taint = new TaintTracker(env.records, config.guardrails.taint, this.policy.readsTaint);
     this.allowsNothing = !this.policy.rules.some((r) => r.effect === 'allow');
     for (const [name, up] of Object.entries(config.upstreams)) {
       this.servers.set(name, {

@@ -15,6 +15,7 @@ import type { CancelSignal } from '../core/cancel.js';
 import { isObject, type JsonObject } from '../core/jsonrpc.js';
 import type { ServerRequestOrigin } from '../guardrails/serverRequests.js';
 import type { RequestContext } from './context.js';
+import { taintScope } from './taint.js';
 
 /** A request the upstream sent during this call: the params to relay, or PC_GUARDRAIL_BLOCKED thrown. */
 export function screenRequest(ctx: RequestContext, server: string, method: string, params: JsonObject | undefined, signal?: CancelSignal): Promise<JsonObject | undefined> {
@@ -53,12 +54,14 @@ function originOf(ctx: RequestContext, server: string, onCall: boolean): ServerR
   const origin: ServerRequestOrigin = {
     server,
     principal: p && { subject: p.subject, issuer: p.issuer, clientId: p.clientId },
-    scope: { sessionId: ctx.session?.id, principalKey: p?.key, clientName: typeof ctx.clientInfo?.name === 'string' ? ctx.clientInfo.name : undefined },
+    scope: taintScope(ctx),
   };
   const r = ctx.route;
   if (!onCall || r?.kind !== 'forward') return origin;
   const item = typeof r.params.name === 'string' ? r.params.name : typeof r.params.uri === 'string' ? r.params.uri : '';
   origin.call = { method: r.method, item };
+  // Asked during a call: the call's own rule set (a request outside any call gets the one in force then).
+  origin.guards = ctx.rules;
   origin.log = ctx.log;
   origin.report = (findings) => { (ctx.findings ??= []).push(...findings.map((f) => ({ ...f, direction: 'server-request' as const }))); };
   return origin;

@@ -6,7 +6,7 @@ import { celEnv, celFunc, CelScalar, isCelError, mapType, parse, plan, type CelI
 import { strings } from '@bufbuild/cel/ext';
 import { Checker, lineColumn, T, typeName, type CType } from './celCheck.js';
 import { checkUnder, normalisePath, unsafePath } from './paths.js';
-import type { PolicyContext, PolicyPrincipal, PolicyResource } from './types.js';
+import { TAINT_NAMES, type PolicyContext, type PolicyPrincipal, type PolicyResource } from './types.js';
 
 /** The variables a condition may use, with the fields the checker knows (a typo in a field name is a load error). */
 export const CEL_VARIABLES: Readonly<Record<string, CType>> = {
@@ -37,6 +37,7 @@ export const CEL_VARIABLES: Readonly<Record<string, CType>> = {
     session: T.string,
     era: T.string,
     endpoint: T.string,
+    taint: T.list(T.oneOf('context.taint', TAINT_NAMES)),
   }),
 };
 
@@ -64,7 +65,7 @@ export interface CelBindings {
 
 export interface CompiledCel {
   readonly source: string;
-  /** Declared variables read; `resource.<field>` for resource fields. */
+  /** Declared variables read; `resource.<field>`, `context.<field>` for their fields (`context` alone: all of it). */
   readonly reads: ReadonlySet<string>;
   /** true or false, or an error message (evaluation error, or a result that is not a bool). */
   evaluate(b: CelBindings): boolean | string;
@@ -169,5 +170,6 @@ export function celContext(c: PolicyContext): CelInput {
     session: c.session ?? '',
     era: c.era,
     endpoint: c.endpoint,
+    taint: c.taint ? [...c.taint] : [],
   };
 }

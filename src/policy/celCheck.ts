@@ -11,9 +11,13 @@ import { closest } from '../config/suggest.js';
 export type Expr = ReturnType<typeof parse>['expr'];
 type SourceInfo = ReturnType<typeof parse>['sourceInfo'];
 
-/** Checker types: CEL's, plus records (objects with known fields; maps with string keys at run time). */
+/**
+ * Checker types: CEL's, plus records (objects with known fields; maps with string keys at run time), and strings
+ * with a closed set of values (a string at run time; comparing one with a literal outside the set is a load error).
+ */
 export type CType =
   | { readonly k: 'dyn' | 'bool' | 'int' | 'uint' | 'double' | 'string' | 'bytes' | 'null' | 'type' | 'timestamp' | 'duration' }
+  | { readonly k: 'string'; readonly of: string; readonly values: readonly string[] }
   | { readonly k: 'list'; readonly elem: CType }
   | { readonly k: 'map'; readonly key: CType; readonly value: CType }
   | { readonly k: 'record'; readonly name: string; readonly fields: Readonly<Record<string, CType>> };
@@ -33,6 +37,8 @@ export const T = {
   list: (elem: CType): CType => ({ k: 'list', elem }),
   map: (key: CType, value: CType): CType => ({ k: 'map', key, value }),
   record: (name: string, fields: Record<string, CType>): CType => ({ k: 'record', name, fields }),
+  /** A string that is always one of `values`; `of` names it in messages ("context.taint"). */
+  oneOf: (of: string, values: readonly string[]): CType => ({ k: 'string', of, values }),
 } as const;
 
 export function typeName(t: CType): string {
@@ -63,7 +69,7 @@ export interface CheckIssue {
 export interface CheckResult {
   type: CType;
   issues: CheckIssue[];
-  /** Declared variables read, with `resource.<field>` for fields of resource read directly. */
+  /** Declared variables read, with `resource.<field>` and `context.<field>` for their fields read directly. */
   reads: Set<string>;
 }
 
@@ -240,6 +246,11 @@ export class Checker {
       // resource.server is known when listing a server; other fields are not: record them one by one.
       this.reads.add(`resource.${field}`);
       t = this.variables.resource;
+    } else if (op.case === 'identExpr' && op.value.name === 'context' && !this.local('context') && this.variables.context) {
+      // context.taint costs a storage read per request: recorded by field, so only policies that use it pay.
+      // (`context` alone, e.g. context['taint'], is recorded as a whole: any field may be read.)
+      this.reads.add(`context.${field}`);
+      t = this.variables.context;
     } else t = this.expr(operand);
     const result = this.field(e, t, field);
     return testOnly ? T.bool : result;
@@ -316,11 +327,13 @@ export class Checker {
       case '_!=_': {
         const [a, b] = argExprs.map((x) => this.expr(x)) as [CType, CType];
         if (!comparable(a, b)) this.fail(e, `cannot compare ${typeName(a)} with ${typeName(b)} (${fn === '_==_' ? '==' : '!='} is always ${fn !== '_==_'})`);
+        else if (!this.knownValue(e, a, argExprs[1])) this.knownValue(e, b, argExprs[0]);
         return T.bool;
       }
       case '@in': {
         const [a, b] = argExprs.map((x) => this.expr(x)) as [CType, CType];
         if (b.k === 'list' && !comparable(a, b.elem)) return this.fail(e, `'in' looks for ${typeName(a)} in ${typeName(b)}`);
+        if (b.k === 'list') this.knownValue(e, b.elem, argExprs[0]);
         return this.resolve(e, fn, undefined, [a, b]);
       }
     }
@@ -333,6 +346,16 @@ export class Checker {
       return this.resolve(e, fn, t, argExprs.map((a) => this.expr(a)));
     }
     return this.resolve(e, fn, undefined, argExprs.map((a) => this.expr(a)));
+  }
+
+  /** A string literal compared with a closed-set string must be one of its values (a typo would never match). */
+  private knownValue(e: Expr, t: CType, literal: Expr | undefined): boolean {
+    if (!('values' in t) || literal?.exprKind.case !== 'constExpr') return false;
+    const c = literal.exprKind.value.constantKind;
+    if (c.case !== 'stringValue' || t.values.includes(c.value)) return false;
+    const guess = closest(c.value, t.values);
+    this.fail(e, `${t.of} never holds '${c.value}'${guess ? ` (did you mean '${guess}'?)` : ''}; its values: ${t.values.join(', ')}`);
+    return true;
   }
 
   private expectBool(a: Expr, where: string): void {

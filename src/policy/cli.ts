@@ -12,7 +12,7 @@
 import { compilePolicy, type CompileOptions } from './compile.js';
 import type { CompiledPolicy } from './engine.js';
 import { formatPolicyIssues, isPolicyError } from './errors.js';
-import { defaultAction, formatResults, parseTable, runTable, TableError, toPrincipal, toResource, type TableOptions } from './table.js';
+import { defaultAction, formatResults, parseTable, parseTaint, runTable, TableError, toPrincipal, toResource, type TableOptions } from './table.js';
 import { ACTIONS, type Action, type PolicyPrincipal, type PolicyResource, type ResourceKind } from './types.js';
 
 export interface CommandResult {
@@ -49,6 +49,8 @@ export interface ExplainArgs {
   time?: string;
   endpoint?: string;
   era?: string;
+  /** Comma-separated taint names (context.taint), e.g. "sensitive,secret". */
+  taint?: string;
 }
 
 function compileFor(input: PolicyCommandInput): CompiledPolicy | CommandResult {
@@ -83,6 +85,7 @@ export function explainCommand(input: PolicyCommandInput, a: ExplainArgs, now: D
   const time = a.time === undefined ? now : new Date(a.time);
   if (Number.isNaN(time.getTime())) problems.push('--time must be an ISO 8601 date');
   if (a.era !== undefined && a.era !== 'legacy' && a.era !== 'modern') problems.push('--era must be legacy or modern');
+  const taint = a.taint === undefined ? undefined : parseTaint(a.taint, '--taint', problems);
   if (problems.length > 0 || !principal || !resource) return { text: problems.join('\n'), exitCode: 2 };
   const policy = compileFor(input);
   if ('exitCode' in policy) return policy;
@@ -91,6 +94,7 @@ export function explainCommand(input: PolicyCommandInput, a: ExplainArgs, now: D
     time,
     era: (a.era as 'legacy' | 'modern' | undefined) ?? 'modern',
     endpoint: a.endpoint ?? 'default',
+    taint,
   });
   return { text: e.text, exitCode: 0 };
 }

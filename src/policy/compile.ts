@@ -13,7 +13,7 @@ import { CompiledPolicy } from './engine.js';
 import { PolicyError, type PolicyIssue } from './errors.js';
 import { nameGlob, splitTarget, uriGlob, type Glob } from './glob.js';
 import { compilePrincipals, compileTimeWindow } from './matchers.js';
-import { FAMILY, ITEM_KINDS, KIND_ACTIONS, UNKNOWN_ACTION, UNKNOWN_ARGS, UNKNOWN_DETAIL, type Condition, type ItemKind, type Rule, type TargetEntry } from './rule.js';
+import { FAMILY, ITEM_KINDS, KIND_ACTIONS, UNKNOWN_ACTION, UNKNOWN_ARGS, UNKNOWN_DETAIL, UNKNOWN_TAINT, type Condition, type ItemKind, type Rule, type TargetEntry } from './rule.js';
 import type { Effect, RuleAction } from './types.js';
 import { validatePolicyShape } from './validate.js';
 
@@ -157,10 +157,11 @@ function compileRule(spec: RuleSpec, id: string, path: string, order: number, op
         if (v === 'args') deps |= UNKNOWN_ARGS;
         else if (v === 'action') deps |= UNKNOWN_ACTION;
         else if (v.startsWith('resource') && v !== 'resource.server') deps |= UNKNOWN_DETAIL;
+        else if (v === 'context.taint' || v === 'context') deps |= UNKNOWN_TAINT;
       }
       conditions.push({
         deps,
-        stable: [...cel.reads].every((v) => v === 'principal' || v === 'context'),
+        stable: [...cel.reads].every((v) => v === 'principal' || v === 'context' || v.startsWith('context.')),
         text: `when ${cel.source.trim()}`,
         check(input) {
           const v = cel.evaluate(input.cel);

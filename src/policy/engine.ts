@@ -1,14 +1,14 @@
 /**
  * The compiled policy: one decision function for calls, reads and lists. `filter` keeps the items whose
- * `decide(…, 'list', …)` is not deny (through a fast path of the same evaluation), and a list decision is the call decision with what a list cannot know (arguments; for a template, the
- * URI; for a server, which item) left open: an item is shown when some allow rule can still match and no deny rule
+ * `decide(…, 'list', …)` is not deny (through a fast path of the same evaluation), and a list decision is the call decision with what a list cannot know (arguments, the session's
+ * taint; for a template, the URI; for a server, which item) left open: an item is shown when some allow rule can still match and no deny rule
  * matches whatever those unknowns turn out to be. So an item a principal could use is never hidden, and an item
  * denied outright is never shown.
  *
  * Order of precedence: deny, then approval, then allow, then the default (deny, "no rule allows"). An approval rule
  * does not grant anything by itself: it makes an allowed use wait for approval.
  */
-import { EvalInput, ERROR, KIND_ACTIONS, MATCH, NO, POSSIBLE, UNKNOWN_ACTION, UNKNOWN_ARGS, UNKNOWN_DETAIL, evaluateRule, type Rule, type RuleCode, type Shared } from './rule.js';
+import { EvalInput, ERROR, KIND_ACTIONS, MATCH, NO, POSSIBLE, UNKNOWN_ACTION, UNKNOWN_ARGS, UNKNOWN_DETAIL, UNKNOWN_TAINT, evaluateRule, type Rule, type RuleCode, type Shared } from './rule.js';
 import type { ApprovalSpec } from './configSchema.js';
 import { RuleIndex, type Tiers } from './ruleIndex.js';
 import { unsafeUri } from './paths.js';
@@ -35,12 +35,15 @@ const RESULT_NAMES: Record<RuleCode, RuleResult> = { [NO]: 'no match', [POSSIBLE
 
 export class CompiledPolicy {
   readonly rules: readonly RuleInfo[];
+  /** Some condition reads context.taint: only then does the gateway read the session's taint marks for a decision. */
+  readonly readsTaint: boolean;
   private readonly all: readonly Rule[];
   private readonly index: RuleIndex;
 
   constructor(rules: readonly Rule[]) {
     this.all = Object.freeze([...rules]);
     this.index = new RuleIndex(this.all);
+    this.readsTaint = this.all.some((r) => [...r.stable, ...r.varying].some((c) => (c.deps & UNKNOWN_TAINT) !== 0));
     this.rules = Object.freeze(this.all.map((r) => Object.freeze({ id: r.id, path: r.path, effect: r.effect, description: r.description, ...(r.approval && { approval: r.approval }) })));
     Object.freeze(this);
   }
@@ -145,12 +148,14 @@ export class CompiledPolicy {
     // A template's URI is a pattern, not a resource; a completion asks for argument values, it does not use them.
     let unknown = (kind === 'template' ? UNKNOWN_DETAIL : 0) | (action === 'complete' ? UNKNOWN_ARGS : 0);
     let act = action;
+    // Lists leave the taint open: a client keeps its list and is not told when its session becomes tainted, so a
+    // tool hidden by taint would turn a refusal with a reason into "Unknown tool". The use is decided with it.
     if (kind === 'server') {
-      unknown = UNKNOWN_ARGS | UNKNOWN_ACTION | UNKNOWN_DETAIL;
+      unknown = UNKNOWN_ARGS | UNKNOWN_ACTION | UNKNOWN_DETAIL | UNKNOWN_TAINT;
     } else if (action === 'list') {
       const actions = KIND_ACTIONS[kind];
       act = actions.values().next().value as Action;
-      unknown |= UNKNOWN_ARGS | (actions.size > 1 ? UNKNOWN_ACTION : 0);
+      unknown |= UNKNOWN_ARGS | UNKNOWN_TAINT | (actions.size > 1 ? UNKNOWN_ACTION : 0);
     }
     return new EvalInput(principal, act, resource, context.args ?? NO_ARGS, context, unknown, shared);
   }

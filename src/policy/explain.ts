@@ -13,8 +13,9 @@ export function formatExplanation(
   const lines: string[] = [];
   lines.push(`decision: ${e.decision.outcome.toUpperCase()} (${e.decision.reason})`);
   lines.push(`principal: ${describePrincipal(principal)}`);
-  lines.push(`request: ${action} ${describeResource(resource)}${context.args && action !== 'list' ? ` args ${JSON.stringify(context.args)}` : ''} at ${context.time.toISOString()}`);
-  if (action === 'list') lines.push('(a list decision: conditions on the arguments count as possible; the item is shown unless denied outright)');
+  const taint = context.taint?.length && action !== 'list' ? ` taint ${context.taint.join(',')}` : '';
+  lines.push(`request: ${action} ${describeResource(resource)}${context.args && action !== 'list' ? ` args ${JSON.stringify(context.args)}` : ''}${taint} at ${context.time.toISOString()}`);
+  if (action === 'list') lines.push('(a list decision: conditions on the arguments or the session\'s taint count as possible; the item is shown unless denied outright)');
   const others = `${e.skipped} ${e.skipped === 1 ? 'rule targets' : 'rules target'} other servers or kinds`;
   if (e.considered.length === 0) lines.push(`no rule targets this item (${others})`);
   else lines.push(`rules considered: ${e.considered.length} (${others})`);

@@ -20,6 +20,7 @@ export {
 export { parseTable, runTable, formatResults, TableError, type TableCase, type CaseResult, type TableOptions } from './table.js';
 export { explainCommand, testCommand, parsePrincipal, type ExplainArgs, type PolicyCommandInput, type CommandResult } from './cli.js';
 export { CEL_VARIABLES } from './cel.js';
+export { TAINT_NAMES } from './types.js';
 export type {
   Action,
   Decision,
@@ -34,5 +35,6 @@ export type {
   RuleAction,
   RuleResult,
   RuleTrace,
+  TaintName,
   ToolAnnotations,
 } from './types.js';

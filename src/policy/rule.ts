@@ -10,10 +10,14 @@ import { celContext, celPrincipal, celResource, celValue, type CelBindings } fro
 import type { Glob } from './glob.js';
 import type { Action, Effect, PolicyContext, PolicyPrincipal, PolicyResource, ResourceKind, RuleAction } from './types.js';
 
-/** What the decision cannot know (bit flags): the arguments, the exact action, the item within its server. */
+/**
+ * What the decision cannot know (bit flags): the arguments, the exact action, the item within its server, the
+ * session's taint (lists are decided without it: src/policy/engine.ts).
+ */
 export const UNKNOWN_ARGS = 1;
 export const UNKNOWN_ACTION = 2;
 export const UNKNOWN_DETAIL = 4;
+export const UNKNOWN_TAINT = 8;
 
 /** Rule results, ordered so that combining conditions is `min`. */
 export const NO = 0;
@@ -204,6 +208,7 @@ function describeUnknown(flags: number): string {
   if (flags & UNKNOWN_ARGS) parts.push('the arguments');
   if (flags & UNKNOWN_ACTION) parts.push('the action');
   if (flags & UNKNOWN_DETAIL) parts.push('the item');
+  if (flags & UNKNOWN_TAINT) parts.push('the session\'s taint');
   return parts.join(' and ');
 }
 

@@ -10,6 +10,7 @@
  *       tool: filesystem/read_text_file   # or prompt:, server:, template:, resource: "server/uri" or {kind, server, …}
  *       annotations: { readOnlyHint: true }
  *       args: { path: /srv/reports/q1.txt }
+ *       taint: [sensitive, secret]    # optional: what the session has received (context.taint)
  *       expect: allow                 # allow | deny | approval
  *       visible: true                 # optional: whether lists show the item
  *       rules: [roles.analyst.allow[0]]   # optional: the deciding rules, exactly
@@ -18,8 +19,8 @@ import { parse as parseYaml } from 'yaml';
 import type { CompiledPolicy } from './engine.js';
 import { describeResource } from './explain.js';
 import { splitTarget } from './glob.js';
-import { ACTIONS, EFFECTS, RESOURCE_KINDS } from './types.js';
-import type { Action, Decision, Outcome, PolicyContext, PolicyPrincipal, PolicyResource, ResourceKind, ToolAnnotations } from './types.js';
+import { ACTIONS, EFFECTS, RESOURCE_KINDS, TAINT_NAMES } from './types.js';
+import type { Action, Decision, Outcome, PolicyContext, PolicyPrincipal, PolicyResource, ResourceKind, TaintName, ToolAnnotations } from './types.js';
 
 export interface TableCase {
   readonly name: string;
@@ -60,7 +61,7 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const CASE_KEYS = new Set([
   ...['name', 'principal', 'action', 'tool', 'prompt', 'server', 'template', 'resource', 'annotations', 'tags', 'args'],
-  ...['time', 'era', 'endpoint', 'client', 'session', 'expect', 'visible', 'rules'],
+  ...['time', 'era', 'endpoint', 'client', 'session', 'taint', 'expect', 'visible', 'rules'],
 ]);
 const PRINCIPAL_KEYS = new Set(['subject', 'issuer', 'clientId', 'scopes', 'roles', 'groups', 'tenant', 'attributes', 'method']);
 
@@ -186,6 +187,7 @@ function toCase(c: unknown, at: string, named: Map<string, PolicyPrincipal>, opt
   const time = c.time === undefined ? (options.now ?? new Date()) : c.time instanceof Date ? c.time : new Date(String(c.time));
   if (Number.isNaN(time.getTime())) problems.push(`${at}.time: not a date (use ISO 8601, e.g. 2025-03-03T10:00:00Z)`);
   if (c.era !== undefined && c.era !== 'legacy' && c.era !== 'modern') problems.push(`${at}.era: must be legacy or modern`);
+  const taint = c.taint === undefined ? undefined : parseTaint(c.taint, `${at}.taint`, problems);
   if (problems.length > before || !principal || !resource) return undefined;
   const text = (o: Obj, k: string) => (typeof o[k] === 'string' ? o[k] : undefined);
   const client = isObj(c.client) ? { name: text(c.client, 'name'), version: text(c.client, 'version') } : undefined;
@@ -201,11 +203,22 @@ function toCase(c: unknown, at: string, named: Map<string, PolicyPrincipal>, opt
       endpoint: typeof c.endpoint === 'string' ? c.endpoint : 'default',
       client,
       session: typeof c.session === 'string' ? c.session : undefined,
+      taint,
     },
     expect: c.expect as Outcome,
     visible: c.visible as boolean | undefined,
     rules: c.rules as string[] | undefined,
   };
+}
+
+/** A list of taint names (context.taint), from a table (a list) or the command line (comma-separated). */
+export function parseTaint(v: unknown, at: string, problems: string[]): TaintName[] | undefined {
+  const list = typeof v === 'string' ? v.split(',').map((t) => t.trim()).filter(Boolean) : v;
+  if (!Array.isArray(list) || !list.every((t) => (TAINT_NAMES as readonly unknown[]).includes(t))) {
+    problems.push(`${at}: must be a list of ${TAINT_NAMES.join(', ')}`);
+    return undefined;
+  }
+  return list as TaintName[];
 }
 
 function toResourceObject(v: Obj, at: string, problems: string[]): PolicyResource | undefined {

@@ -55,6 +55,14 @@ export interface PolicyResource {
   readonly tags?: readonly string[] | undefined;
 }
 
+/**
+ * What a session has received that the guardrails let through (src/guardrails/taint.ts): the marks' labels
+ * (`untrusted`, `sensitive`) and what made them (`secret`, `personal-data`, `injection`; an untrusted source gives
+ * only `untrusted`).
+ */
+export type TaintName = 'untrusted' | 'sensitive' | 'secret' | 'personal-data' | 'injection';
+export const TAINT_NAMES: readonly TaintName[] = ['untrusted', 'sensitive', 'secret', 'personal-data', 'injection'];
+
 export interface PolicyContext {
   /** Tool arguments (call), prompt arguments (get); absent counts as no arguments. */
   readonly args?: Readonly<Record<string, unknown>> | undefined;
@@ -64,6 +72,8 @@ export interface PolicyContext {
   readonly era: 'legacy' | 'modern';
   /** The endpoint (virtual server) the request came through. */
   readonly endpoint: string;
+  /** The session's taint; absent: none. A list decision never knows it (conditions on it are left open there). */
+  readonly taint?: readonly TaintName[] | undefined;
 }
 
 export type Effect = 'allow' | 'deny' | 'approval';

@@ -40,14 +40,18 @@ export const ALLOW_ALL_POLICY = 'policy: { rules: [{ id: tests-allow-everything,
  * policy that allows everything unless it has a `policy:` section (the gateway itself denies by default).
  */
 export async function startTestGateway(yaml: string, env: Record<string, string> = {}, opts: Partial<GatewayOptions> = {}): Promise<RunningGateway> {
+  return startGateway(testConfig(yaml, env), { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), storage: createMemoryStorage({ replayEvents: 256 }), ...opts });
+}
+
+/** The configuration startTestGateway runs `yaml` with (also what a test hands Gateway.reload). */
+export function testConfig(yaml: string, env: Record<string, string> = {}): GatewayConfig {
   const auth = /^auth:/m.test(yaml) ? '' : 'auth: { mode: none }\n';
   const policy = /^policy:/m.test(yaml) ? '' : ALLOW_ALL_POLICY;
   const parsed = parseConfig(`server: { port: 0, dataDir: ${JSON.stringify(join(ROOT, 'data', 'test'))} }\n${auth}${policy}${yaml}`, {
     source: 'test', env: { ...process.env, ...env } as Record<string, string>,
   });
   const reviewed = /^\s+integrity:/m.test(yaml) ? parsed : withUnapprovedWarn(parsed);
-  const config = /^\s*sandbox:/m.test(yaml) ? reviewed : withoutSandbox(reviewed);
-  return startGateway(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), storage: createMemoryStorage({ replayEvents: 256 }), ...opts });
+  return /^\s*sandbox:/m.test(yaml) ? reviewed : withoutSandbox(reviewed);
 }
 
 /**

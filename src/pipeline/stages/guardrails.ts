@@ -9,21 +9,24 @@
  *                    (a tool error for tools/call, PC_GUARDRAIL_BLOCKED otherwise), redactions are applied, flagged
  *                    and wrapped blocks are marked untrusted, and what reached the client taints the session.
  *
- * The findings are kept on the context (ctx.findings) for the audit log and logged here, escaped and masked.
+ * The findings are kept on the context (ctx.findings) for the audit log and logged here, escaped and masked. The
+ * guardrails and taint settings are those of the request's rule set (ctx.rules), so a reload never changes them
+ * half-way through a request.
  */
 import { GatewayError } from '../../core/errors.js';
 import { isObject, type JsonObject } from '../../core/jsonrpc.js';
 import { shapeForEra } from '../../endpoint/mapResult.js';
 import { applyToResult, blocking, listed, logged, reasons, redactFindings } from '../../guardrails/apply.js';
 import type { GuardrailInput, ReportedFinding } from '../../guardrails/guardrail.js';
-import type { Guardrails } from '../../guardrails/guardrails.js';
 import { describeTaint, type TaintTracker } from '../../guardrails/taint.js';
 import type { NamedStage } from '../pipeline.js';
 import type { RequestContext } from '../context.js';
+import type { RuleSet } from '../ruleSet.js';
+import { sessionMarks, taintScope } from '../taint.js';
 
 export interface GuardrailsStageDeps {
-  guardrails: Guardrails;
-  taint: TaintTracker;
+  /** The rule set in force now: used only when the policy stage left none on the request (a rearranged pipeline). */
+  rules(): RuleSet;
 }
 
 type Method = GuardrailInput['method'];
@@ -37,14 +40,15 @@ export function guardrailsStage(deps: GuardrailsStageDeps): NamedStage {
       const t = ctx.target;
       if (r?.kind !== 'forward' || !t || !METHODS.has(r.method)) return next();
       const method = r.method as Method;
+      const { guardrails, taint } = ctx.rules ?? deps.rules();
       const server = t.upstream.name;
       const item = String(method === 'resources/read' ? r.params.uri : r.params.name);
       const base = { method, server, item, principal: ctx.principal && { subject: ctx.principal.subject, issuer: ctx.principal.issuer, clientId: ctx.principal.clientId } };
       const signal = ctx.signal;
 
       const args = r.params.arguments;
-      if (method !== 'resources/read' && isObject(args) && deps.guardrails.active(server, 'argument')) {
-        const findings = await deps.guardrails.inspect({ ...base, direction: 'argument', value: args }, signal);
+      if (method !== 'resources/read' && isObject(args) && guardrails.active(server, 'argument')) {
+        const findings = await guardrails.inspect({ ...base, direction: 'argument', value: args }, signal);
         if (findings.length) {
           report(ctx, 'argument', findings);
           const refused = blocking(findings);
@@ -55,24 +59,22 @@ export function guardrailsStage(deps: GuardrailsStageDeps): NamedStage {
         }
       }
 
-      const taint = deps.taint;
-      // Hashed only when needed: most calls reach no sink and leave no mark.
-      const scope = () => taint.scope({ sessionId: ctx.session?.id, principalKey: ctx.principal?.key, clientName: typeof ctx.clientInfo?.name === 'string' ? ctx.clientInfo.name : undefined });
-      if (taint.enabled && method === 'tools/call') await checkTaint(ctx, taint, scope);
+      if (taint.enabled && method === 'tools/call') await checkTaint(ctx, taint);
 
       const result = await next();
-      if (result.resultType === 'input_required' || !deps.guardrails.active(server, 'result') && !taint.enabled) return result;
+      if (result.resultType === 'input_required' || !guardrails.active(server, 'result') && !taint.recording) return result;
 
-      const findings = deps.guardrails.active(server, 'result') ? await deps.guardrails.inspect({ ...base, direction: 'result', value: result }, signal) : [];
+      const findings = guardrails.active(server, 'result') ? await guardrails.inspect({ ...base, direction: 'result', value: result }, signal) : [];
       if (findings.length) report(ctx, 'result', findings);
       const refused = blocking(findings);
       if (refused.length) return withhold(ctx, method, refused);
       const source = `${server}/${item}`;
-      if (taint.enabled) {
-        const untrustedSource = deps.guardrails.settings(server)?.untrusted === true || (method === 'tools/call' && taint.isUntrustedSource(server, item));
+      if (taint.recording) {
+        const untrustedSource = guardrails.settings(server)?.untrusted === true || (method === 'tools/call' && taint.isUntrustedSource(server, item));
         const marks = taint.marksFor(findings, source, untrustedSource);
         if (marks.length) {
-          await taint.mark(scope(), marks);
+          // Hashed only when needed: most results leave no mark.
+          await taint.mark(taint.scope(taintScope(ctx)), marks);
           ctx.log.info({ taint: marks.map((m) => m.label), source }, 'session tainted');
         }
       }
@@ -81,11 +83,11 @@ export function guardrailsStage(deps: GuardrailsStageDeps): NamedStage {
   };
 }
 
-async function checkTaint(ctx: RequestContext, taint: TaintTracker, scope: () => string): Promise<void> {
+async function checkTaint(ctx: RequestContext, taint: TaintTracker): Promise<void> {
   const t = ctx.target!;
   const sink = taint.sinkReason(t.item);
   if (!sink) return;
-  const marks = await taint.marks(scope());
+  const marks = await sessionMarks(ctx, taint);
   if (marks.length === 0) return;
   const why = `this session received ${describeTaint(marks)}, and ${shown(ctx)} is a sink (${sink})`;
   switch (taint.config.action) {

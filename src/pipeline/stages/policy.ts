@@ -9,16 +9,21 @@
  *     (PC_UNKNOWN_TOOL, PC_UNKNOWN_PROMPT, PC_UNKNOWN_RESOURCE);
  *   - methods that name no item (initialize, ping, discover, listen, logging) are open to every principal; any
  *     other method forwarded to a server needs something on that server to be visible.
+ *
+ * A use is decided with the session's taint (context.taint) when some condition of the rule set reads it: the marks
+ * are read once, from the rule set's tracker. Lists never read them (the policy leaves taint open in lists).
  */
 import { GatewayError } from '../../core/errors.js';
 import { isObject, type JsonObject } from '../../core/jsonrpc.js';
-import type { PolicyContext, PolicyPrincipal, PolicyResource } from '../../policy/index.js';
+import type { PolicyContext, PolicyPrincipal, PolicyResource, TaintName } from '../../policy/index.js';
+import { taintNames } from '../../guardrails/taint.js';
 import type { NamedStage } from '../pipeline.js';
 import type { ListFilter, ListMethod, RequestContext, Target } from '../context.js';
 import type { RuleSet } from '../ruleSet.js';
 import type { Upstream } from '../../upstream/upstream.js';
 import type { Catalog } from '../../upstream/catalog.js';
 import { completionTarget, connectionFor, locateResource, promptTarget, resourceTarget, shownUri, toolTarget, unknownItem } from '../targets.js';
+import { sessionMarks } from '../taint.js';
 
 export interface PolicyStageDeps {
   /** The rule set in force now. */
@@ -34,13 +39,21 @@ export function policyStage(deps: PolicyStageDeps): NamedStage {
       const rules = (ctx.rules = deps.rules());
       const r = ctx.route;
       if (r?.kind === 'forward' && r.method === 'tools/call') {
-        // The hot path: a connected upstream and a tool already known are decided without a single await.
+        // The hot path: a connected upstream and a tool already known are decided without a single await (but for
+        // one storage read of the session's taint, when a condition reads it).
         const conn = r.upstream.connected(ctx.session?.id, ctx.clientCapabilities, ctx.principal?.key);
         const name = r.params.name;
         const tool = conn && typeof name === 'string' ? r.upstream.catalog(conn).tools.peek(name) : undefined;
         if (tool) {
           const target: Target = { action: 'call', upstream: r.upstream, item: rules.tool(r.upstream.name, tool.definition), tool };
-          authorise(ctx, rules, target, String(ctx.request.params?.name), isObject(r.params.arguments) ? r.params.arguments : undefined);
+          const args = isObject(r.params.arguments) ? r.params.arguments : undefined;
+          if (rules.policy.readsTaint) {
+            return taintOf(ctx, rules).then((taint) => {
+              authorise(ctx, rules, target, String(ctx.request.params?.name), args, taint);
+              return next();
+            });
+          }
+          authorise(ctx, rules, target, String(ctx.request.params?.name), args, undefined);
           return next();
         }
       }
@@ -63,7 +76,7 @@ async function decide(ctx: RequestContext, next: () => Promise<JsonObject>, rule
       if (r.action === 'unsubscribe') return next();
       const { upstream, uri } = locateResource(ctx.endpoint, r.uri);
       const found = await resourceTarget(rules, upstream, await catalog(ctx, upstream), uri, r.uri, 'subscribe');
-      authorise(ctx, rules, found.target, r.uri, undefined);
+      authorise(ctx, rules, found.target, r.uri, undefined, await taintOf(ctx, rules));
       ctx.route = { ...r, uri: shownUri(ctx.endpoint, upstream, found.uri) };
       return next();
     }
@@ -101,7 +114,7 @@ async function decide(ctx: RequestContext, next: () => Promise<JsonObject>, rule
           }
           return next();
       }
-      authorise(ctx, rules, target, shownName(ctx.request.method, shown), args);
+      authorise(ctx, rules, target, shownName(ctx.request.method, shown), args, await taintOf(ctx, rules));
       return next();
     }
   }
@@ -111,10 +124,15 @@ async function catalog(ctx: RequestContext, up: Upstream): Promise<Catalog> {
   return up.catalog(up.connected(ctx.session?.id, ctx.clientCapabilities, ctx.principal?.key) ?? (await connectionFor(ctx, up)));
 }
 
+/** The session's taint as conditions see it, when some condition reads it (else not read at all). */
+async function taintOf(ctx: RequestContext, rules: RuleSet): Promise<TaintName[] | undefined> {
+  return rules.policy.readsTaint ? taintNames(await sessionMarks(ctx, rules.taint)) : undefined;
+}
+
 /** Decides the use; a denied item the principal cannot even see is reported as not existing. */
-function authorise(ctx: RequestContext, rules: RuleSet, target: Target, shown: string, args: JsonObject | undefined): void {
+function authorise(ctx: RequestContext, rules: RuleSet, target: Target, shown: string, args: JsonObject | undefined, taint: readonly TaintName[] | undefined): void {
   const who = principal(ctx);
-  const pctx = policyContext(ctx, args);
+  const pctx = policyContext(ctx, args, taint);
   const d = rules.policy.decide(who, target.action, target.item, pctx);
   ctx.target = target;
   ctx.decision = d;
@@ -174,10 +192,11 @@ function principal(ctx: RequestContext): PolicyPrincipal {
   return p;
 }
 
-export function policyContext(ctx: RequestContext, args: JsonObject | undefined): PolicyContext {
+export function policyContext(ctx: RequestContext, args: JsonObject | undefined, taint?: readonly TaintName[]): PolicyContext {
   const info = ctx.clientInfo;
   return {
     args,
+    taint,
     time: new Date(),
     client: info ? { name: typeof info.name === 'string' ? info.name : undefined, version: typeof info.version === 'string' ? info.version : undefined } : undefined,
     session: ctx.session?.id,
