@@ -3,10 +3,7 @@
  * used to split or disguise a phrase ("ig\u200Bnore", tag-smuggled ASCII, fullwidth "ｉｇｎｏｒｅ").
  */
 import type { Span } from './finding.js';
-import { ansiLength, hiddenClassOf, isPlain } from './text.js';
-
-/** Characters other than printable ASCII, tab, LF and CR: the only ones folding has to look at. */
-const NOT_PLAIN_ALL = /[^\t\n\r\x20-\x7e]/g;
+import { ansiLength, hiddenClassOf, isPlain, nonPlainRuns } from './text.js';
 
 /**
  * The text pattern detectors match against: tag characters decoded to the ASCII they hide, zero-width, bidi,
@@ -86,18 +83,21 @@ function foldText(s: string): MatchView {
     length += chunk.length;
   };
   let at = 0;
-  NOT_PLAIN_ALL.lastIndex = 0;
-  for (let m = NOT_PLAIN_ALL.exec(s); m; m = NOT_PLAIN_ALL.exec(s)) {
-    const i = m.index;
+  const runs = nonPlainRuns(s);
+  for (let r = 0; r < runs.length; r += 2) {
+    const end = runs[r + 1]!;
+    let i = Math.max(runs[r]!, at);
+    if (i >= end) continue; // consumed by an ANSI sequence that began in an earlier run
     if (i > at) emit(s.slice(at, i), at, 1);
-    const cp = s.codePointAt(i)!;
-    let width = cp > 0xffff ? 2 : 1;
-    if (cp === 0x1b) width = Math.max(1, ansiLength(s, i));
-    else if (cp >= 0xe0020 && cp <= 0xe007e) emit(String.fromCharCode(cp - 0xe0000), i, 0);
-    else if (hiddenClassOf(cp) === undefined) emit(ASCII_LOOKALIKE.get(cp) ?? nfkcOf(cp), i, 0);
-    // Anything else is hidden: dropped, it renders as nothing.
-    at = i + width;
-    NOT_PLAIN_ALL.lastIndex = at;
+    for (; i < end; i = at) {
+      const cp = s.codePointAt(i)!;
+      let width = cp > 0xffff ? 2 : 1;
+      if (cp === 0x1b) width = Math.max(1, ansiLength(s, i));
+      else if (cp >= 0xe0020 && cp <= 0xe007e) emit(String.fromCharCode(cp - 0xe0000), i, 0);
+      else if (hiddenClassOf(cp) === undefined) emit(ASCII_LOOKALIKE.get(cp) ?? nfkcOf(cp), i, 0);
+      // Anything else is hidden: dropped, it renders as nothing.
+      at = i + width;
+    }
   }
   if (at < s.length) emit(s.slice(at), at, 1);
   pieces.push(length, s.length, 0);

@@ -79,18 +79,20 @@ export interface HiddenRun {
 export function findHidden(s: string): HiddenRun[] {
   if (isPlain(s)) return [];
   const runs: HiddenRun[] = [];
-  NOT_PLAIN_ALL.lastIndex = 0;
-  for (let m = NOT_PLAIN_ALL.exec(s); m; m = NOT_PLAIN_ALL.exec(s)) {
-    const i = m.index;
-    const cp = s.codePointAt(i)!;
-    const width = cp > 0xffff ? 2 : 1;
-    NOT_PLAIN_ALL.lastIndex = i + width;
-    if (cp === 0x1b) {
-      const len = ansiLength(s, i);
-      if (len > 0) { addRun(runs, 'ansi', i, i + len); NOT_PLAIN_ALL.lastIndex = i + len; continue; }
+  const at = nonPlainRuns(s);
+  let next = 0;
+  for (let r = 0; r < at.length; r += 2) {
+    for (let i = Math.max(at[r]!, next); i < at[r + 1]!; i = next) {
+      const cp = s.codePointAt(i)!;
+      const width = cp > 0xffff ? 2 : 1;
+      next = i + width;
+      if (cp === 0x1b) {
+        const len = ansiLength(s, i);
+        if (len > 0) { addRun(runs, 'ansi', i, i + len); next = i + len; continue; }
+      }
+      const hidden = hiddenClassOf(cp);
+      if (hidden && !isBenignInPlace(s, i, cp, width)) addRun(runs, hidden, i, i + width);
     }
-    const hidden = hiddenClassOf(cp);
-    if (hidden && !isBenignInPlace(s, i, cp, width)) addRun(runs, hidden, i, i + width);
   }
   const kept = runs.filter((r) => r.hidden !== 'variation-selector' || countCodePoints(s, r) > 1);
   for (const r of kept) if (r.hidden === 'tag') r.decoded = decodeTags(s.slice(r.start, r.end));
@@ -98,10 +100,27 @@ export function findHidden(s: string): HiddenRun[] {
 }
 
 /**
- * Every character that is not printable ASCII, tab, LF or CR. A native scan with this small class skips ordinary
+ * Runs of characters that are not printable ASCII, tab, LF or CR. A native scan with this small class skips ordinary
  * text far faster than a class listing every hidden character would; only the characters it stops at are classified.
  */
-const NOT_PLAIN_ALL = /[^\t\n\r\x20-\x7e]/g;
+const NOT_PLAIN_RUNS = /[^\t\n\r\x20-\x7e]+/g;
+
+let lastScanned: string | undefined;
+let lastRuns: readonly number[] = [];
+
+/**
+ * Where the text's non-plain runs start and end, as [start, end, start, end, …]. The last text's are remembered:
+ * findHidden and the match view (matchView.ts) both walk the same field in turn, and the scan is most of their cost.
+ */
+export function nonPlainRuns(s: string): readonly number[] {
+  if (s === lastScanned) return lastRuns;
+  const out: number[] = [];
+  NOT_PLAIN_RUNS.lastIndex = 0;
+  for (let m = NOT_PLAIN_RUNS.exec(s); m; m = NOT_PLAIN_RUNS.exec(s)) out.push(m.index, m.index + m[0].length);
+  lastScanned = s;
+  lastRuns = out;
+  return out;
+}
 
 const MERGE_GAP = 4;
 
