@@ -46,15 +46,24 @@ console.log(`node ${process.version}, ${iterations} timed scans per input in ${r
 
 // Every input is warmed up before any is timed, and the inputs take turns in rounds: whichever input ran first
 // would otherwise pay for the code still warming up (up to 1.5x here).
-const cases = Object.entries(inputs()).map(([name, text]) => ({ name, text, result: { content: [{ type: 'text', text }] }, findings: 0, times: [] as number[] }));
-for (const c of cases) for (let i = 0; i < 2000; i++) c.findings = scanner.scanContent(c.result, 'result').length;
+// Each input comes in 16 variants that differ in their first characters, scanned in turn: the scanner remembers what
+// it worked out for the last text it saw (the match view, the non-ASCII runs), which a gateway, whose results differ
+// from call to call, never profits from; the same text scanned again would.
+const VARIANTS = 16;
+const variantsOf = (text: string) => Array.from({ length: VARIANTS }, (_, v) => {
+  const t = `${v.toString(36)} ${text}`.slice(0, text.length);
+  return { content: [{ type: 'text', text: t }] };
+});
+const cases = Object.entries(inputs()).map(([name, text]) => ({ name, text, results: variantsOf(text), findings: 0, times: [] as number[] }));
+for (const c of cases) for (let i = 0; i < 2000; i++) c.findings = scanner.scanContent(c.results[i % VARIANTS], 'result').length;
 const perRound = Math.ceil(iterations / rounds);
 for (let r = 0; r < rounds; r++) {
   for (let k = 0; k < cases.length; k++) {
     const c = cases[(k + r) % cases.length]!;
     for (let i = 0; i < perRound; i++) {
+      const result = c.results[i % VARIANTS]!;
       const t0 = process.hrtime.bigint();
-      scanner.scanContent(c.result, 'result');
+      scanner.scanContent(result, 'result');
       c.times.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
   }
