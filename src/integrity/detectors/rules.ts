@@ -95,17 +95,13 @@ function startsWithPunctuation(source: string): boolean {
 function groupBody(a: string): string | undefined {
   const open = /^\((?:\?:|\?<[A-Za-z]\w*>)/.exec(a);
   if (!open) return undefined;
-  let depth = 0;
-  let inClass = false;
-  for (let i = 0; i < a.length; i++) {
-    const c = a[i];
-    if (c === '\\') { i++; continue; }
-    if (inClass) { if (c === ']') inClass = false; continue; }
-    if (c === '[') inClass = true;
-    else if (c === '(') depth++;
-    else if (c === ')' && --depth === 0) return /^[?*]|^\{0/.test(a.slice(i + 1)) ? undefined : a.slice(open[0].length, i);
-  }
-  return undefined;
+  let close: number | undefined;
+  walkSyntax(a, (c, i, depth) => {
+    if (c !== ')' || depth !== 0) return true;
+    close = i;
+    return false;
+  });
+  return close === undefined || /^[?*]|^\{0/.test(a.slice(close + 1)) ? undefined : a.slice(open[0].length, close);
 }
 
 /**
@@ -121,21 +117,35 @@ export function withoutLeadingBoundary(source: string): string | undefined {
 /** Splits a pattern at its top-level `|` (not inside a group or a class, not escaped); undefined if unbalanced. */
 function topLevelAlternatives(source: string): string[] | undefined {
   const parts: string[] = [];
-  let depth = 0;
-  let inClass = false;
   let start = 0;
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i];
-    if (c === '\\') { i++; continue; }
-    if (inClass) { if (c === ']') inClass = false; continue; }
-    if (c === '[') inClass = true;
-    else if (c === '(') depth++;
-    else if (c === ')') { if (--depth < 0) return undefined; }
-    else if (c === '|' && depth === 0) { parts.push(source.slice(start, i)); start = i + 1; }
-  }
-  if (depth !== 0 || inClass) return undefined;
+  let balanced = true;
+  const end = walkSyntax(source, (c, i, depth) => {
+    if (depth < 0) return (balanced = false);
+    if (c === '|' && depth === 0) { parts.push(source.slice(start, i)); start = i + 1; }
+    return true;
+  });
+  if (!balanced || end !== 0) return undefined;
   parts.push(source.slice(start));
   return parts;
+}
+
+/**
+ * Visits the syntax characters of a pattern outside classes and escapes, with the group depth after an opening
+ * parenthesis or a closing one; stops when `visit` returns false. Returns the final depth (NaN inside an open class).
+ */
+function walkSyntax(source: string, visit: (c: string, i: number, depth: number) => boolean): number {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '\\') { i++; continue; }
+    if (inClass) { if (c === ']') inClass = false; continue; }
+    if (c === '[') { inClass = true; continue; }
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
+    if (!visit(c, i, depth)) return depth;
+  }
+  return inClass ? NaN : depth;
 }
 
 /** Runs the rules over the field's match view; overlapping findings keep only the most severe. */
