@@ -1,7 +1,13 @@
-/** LegacySession: server-to-client requests not tied to a call wait (briefly) for the standalone stream. */
+/**
+ * LegacySession: server-to-client requests not tied to a call wait (briefly) for the standalone stream.
+ * SessionManager: what an idle sweep ends, and what it keeps.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LegacySession } from '../src/transport/session.js';
+import { LegacySession, SessionManager } from '../src/transport/session.js';
+import { createMemoryStorage } from '../src/storage/memory.js';
+import { createLogger } from '../src/core/log.js';
+import { Cancellation } from '../src/core/cancel.js';
 import type { NotificationHub } from '../src/endpoint/notifications.js';
 import type { Endpoint } from '../src/endpoint/endpoint.js';
 
@@ -32,4 +38,23 @@ test('a waiting request that is cancelled is not sent later', async () => {
   s.flushBacklog();
   assert.deepEqual(sent.filter((m) => m.method === 'roots/list'), []);
   s.close();
+});
+
+test('a session busy past the idle timeout keeps its stored record and event log (a lost stream can still resume)', async () => {
+  const storage = createMemoryStorage();
+  const sessions = new SessionManager({ idleTimeoutSeconds: 1, max: 10, replayEvents: 256 }, storage, hub, createLogger('silent'), async () => {});
+  try {
+    const busy = await sessions.create(ep, 'local', '2025-11-25', {}, undefined);
+    const idle = await sessions.create(ep, 'local', '2025-11-25', {}, undefined);
+    const primed = await storage.events.append(busy.id, 's1', '');
+    busy.inflight.set('42', new Cancellation()); // a call still running
+    // Two sweeps (one per second) after the idle timeout has passed for both.
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(sessions.size, 1, 'the idle session ended, the busy one did not');
+    assert.deepEqual(await storage.events.replayAfter(busy.id, primed), { streamId: 's1', events: [] });
+    assert.ok(await storage.sessions.get(busy.id), 'the busy session is still in storage');
+    assert.equal(await storage.sessions.get(idle.id), undefined);
+  } finally {
+    await sessions.close();
+  }
 });

@@ -47,6 +47,8 @@ export class LegacySession implements SessionView {
   private seq = 0;
   readonly createdAt = Date.now();
   lastSeen = Date.now();
+  /** The last-seen time storage holds for this session (written by the sweep, not on every request). */
+  storedSeen = this.createdAt;
   initialized = false;
   private removeListener: () => void;
 
@@ -234,11 +236,21 @@ export class SessionManager {
   }
 
   private async sweep(): Promise<void> {
-    const cutoff = Date.now() - this.config.idleTimeoutSeconds * 1000;
+    const now = Date.now();
+    const cutoff = now - this.config.idleTimeoutSeconds * 1000;
     for (const [id, s] of this.live) {
-      if (s.lastSeen < cutoff && s.inflight.size === 0 && !s.standalone) {
+      const busy = s.inflight.size > 0 || s.standalone !== undefined;
+      if (s.lastSeen < cutoff && !busy) {
         this.log.debug({ session: id }, 'session expired');
         await this.end(id);
+        continue;
+      }
+      // Alive here: storage must say so before any replica's sweep expires by it, or the session's record and its
+      // event log (what a lost stream resumes from) would go while a call is still running on it.
+      const seen = busy ? now : s.lastSeen;
+      if (seen > s.storedSeen) {
+        s.storedSeen = seen;
+        await this.storage.sessions.touch(id, seen).catch(() => false);
       }
     }
     await this.storage.sessions.expire(cutoff).catch(() => []);
