@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { ROOT, fixtureArgs, startTestGateway } from './support/gateway.js';
-import { connectAccount, startProtectedUpstream, type ProtectedUpstream } from './support/protectedUpstream.js';
+import { connectAccount, credentialsUpstreamYaml, startProtectedUpstream, type ProtectedUpstream } from './support/protectedUpstream.js';
 import { consoleSignIn, type ConsoleBrowser } from './support/consoleSignIn.js';
 import type { RunningGateway } from '../src/gateway.js';
 import type { AuthServer } from '../src/identity/authServer/index.js';
@@ -36,20 +36,7 @@ interface Account { upstream: string; mode: string; connected?: boolean; connect
 
 /** The upstreams: `up` per-user, `xchg` token exchange (nothing to connect), `fs` a plain stdio server. */
 const upstreamsYaml = (u: ProtectedUpstream) => `upstreams:
-  up:
-    transport: http
-    url: ${u.mcpUrl}
-    description: The protected test server
-    credentials:
-      mode: per-user
-      oauth: { clientId: ${u.clientId}, clientSecret: "\${secret:up_client}", scopes: [tools], allowPrivateNetworks: true }
-  xchg:
-    transport: http
-    url: ${u.mcpUrl}
-    credentials:
-      mode: token-exchange
-      oauth: { issuer: ${u.issuer}, clientId: ${u.clientId}, clientSecret: "\${secret:up_client}", allowPrivateNetworks: true }
-  fs:
+${credentialsUpstreamYaml('up', u, 'per-user', { secret: 'vault', extra: '    description: The protected test server\n' })}${credentialsUpstreamYaml('xchg', u, 'token-exchange', { secret: 'vault', issuer: true })}  fs:
     transport: stdio
     command: ${JSON.stringify(process.execPath)}
     args: ${fixtureArgs('fixtures/rugpull-server.ts')}

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, modern, post } from './support/gateway.js';
 import { startTestIssuer, type TestIssuer } from './support/issuer.js';
-import { connectAccount, startProtectedUpstream, type ProtectedUpstream } from './support/protectedUpstream.js';
+import { connectAccount, credentialsUpstreamYaml, externalIssuerAuthYaml, startProtectedUpstream, type ProtectedUpstream } from './support/protectedUpstream.js';
 import { startGateway, type RunningGateway } from '../src/gateway.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { silentLogger } from '../src/core/log.js';
@@ -49,20 +49,8 @@ before(async () => {
   iss = await startTestIssuer();
   up = await startProtectedUpstream({ accessTokenTtl: 60 });
   writeFileSync(join(dir, 'portcullis.yaml'), `server: { port: 0, dataDir: ${JSON.stringify(join(dir, 'data'))} }
-auth:
-  mode: oauth
-  builtin: { enabled: false }
-  issuers:
-    - { issuer: ${iss.issuer}, allowPrivateNetworks: true }
-upstreams:
-  up:
-    transport: http
-    url: ${up.mcpUrl}
-    integrity: { unapproved: warn }
-    credentials:
-      mode: per-user
-      oauth: { issuer: ${up.issuer}, clientId: ${up.clientId}, clientSecret: "\${secret:up_client}", scopes: [tools], allowPrivateNetworks: true }
-policy: { rules: [{ id: all, effect: allow }] }
+${externalIssuerAuthYaml(iss.issuer)}upstreams:
+${credentialsUpstreamYaml('up', up, 'per-user', { secret: 'vault', issuer: true, extra: '    integrity: { unapproved: warn }\n' })}policy: { rules: [{ id: all, effect: allow }] }
 `);
   const set = spawnSync(process.execPath, [BIN, 'vault', 'set', 'up_client'], { cwd: dir, env: { ...process.env, PORTCULLIS_FROM_SOURCE: '1' }, input: up.clientSecret, encoding: 'utf8' });
   assert.equal(set.status, 0, set.stderr);

@@ -12,7 +12,7 @@ import pino from 'pino';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { modern, post, startTestGateway } from './support/gateway.js';
 import { startTestIssuer, type TestIssuer } from './support/issuer.js';
-import { startProtectedUpstream, type ProtectedUpstream } from './support/protectedUpstream.js';
+import { credentialsUpstreamYaml, externalIssuerAuthYaml, startProtectedUpstream, type ProtectedUpstream } from './support/protectedUpstream.js';
 import type { RunningGateway } from '../src/gateway.js';
 
 process.env.PORTCULLIS_VAULT_KEY = randomBytes(32).toString('base64');
@@ -37,19 +37,7 @@ before(async () => {
   iss = await startTestIssuer();
   up = await startProtectedUpstream({ accessTokenTtl: TTL_S });
   const logger = pino({ level: 'debug' }, { write: (s: string) => { logLines.push(s); } });
-  gw = await startTestGateway(`auth:
-  mode: oauth
-  builtin: { enabled: false }
-  issuers:
-    - { issuer: ${iss.issuer}, allowPrivateNetworks: true }
-upstreams:
-  up:
-    transport: http
-    url: ${up.mcpUrl}
-    credentials:
-      mode: token-exchange
-      oauth: { issuer: ${up.issuer}, clientId: ${up.clientId}, clientSecret: ${up.clientSecret}, scopes: [tools], allowPrivateNetworks: true }
-`, {}, { logger });
+  gw = await startTestGateway(`${externalIssuerAuthYaml(iss.issuer)}upstreams:\n${credentialsUpstreamYaml('up', up, 'token-exchange', { secret: 'inline', issuer: true })}`, {}, { logger });
   up.configure(`${gw.url}/credentials/callback`, { base: gw.url, denied: [`${iss.issuer} mallory`] });
   for (const user of ['alice', 'bob', 'mallory']) inbound[user] = await iss.sign({ sub: user, scope: 'mcp' }, { aud: `${gw.url}${PATH}`, expiresIn: '10m' });
 });

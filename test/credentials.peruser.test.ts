@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { modern, post, startTestGateway } from './support/gateway.js';
 import { startTestIssuer, type TestIssuer } from './support/issuer.js';
-import { connectAccount, startProtectedUpstream, type ProtectedUpstream } from './support/protectedUpstream.js';
+import { connectAccount, credentialsUpstreamYaml, externalIssuerAuthYaml, startProtectedUpstream, type ProtectedUpstream } from './support/protectedUpstream.js';
 import type { RunningGateway } from '../src/gateway.js';
 import { createMemoryStorage } from '../src/storage/memory.js';
 import { vaultFor } from '../src/vault/resolve.js';
@@ -46,19 +46,7 @@ before(async () => {
   iss = await startTestIssuer();
   up = await startProtectedUpstream({ accessTokenTtl: TTL_S });
   const storage = createMemoryStorage({ replayEvents: 16 });
-  const yaml = `auth:
-  mode: oauth
-  builtin: { enabled: false }
-  issuers:
-    - { issuer: ${iss.issuer}, allowPrivateNetworks: true }
-upstreams:
-  up:
-    transport: http
-    url: ${up.mcpUrl}
-    credentials:
-      mode: per-user
-      oauth: { clientId: ${up.clientId}, clientSecret: "\${secret:up_client}", scopes: [tools], allowPrivateNetworks: true }
-`;
+  const yaml = `${externalIssuerAuthYaml(iss.issuer)}upstreams:\n${credentialsUpstreamYaml('up', up, 'per-user', { secret: 'vault' })}`;
   // The client secret comes from the vault, like any secret in the configuration.
   const config = parseConfig(`server: { port: 0, dataDir: /tmp/pc-peruser-unused }\n${yaml}policy: { rules: [{ id: all, effect: allow }] }\n`, { source: 'test' });
   await vaultFor(config, storage.records).set('up_client', up.clientSecret);

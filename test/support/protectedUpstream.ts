@@ -255,3 +255,27 @@ export async function connectAccount(connectUrl: string, account: string, jar: C
   }
   throw new Error('too many redirects');
 }
+
+/** The auth section of a gateway that accepts tokens of one external issuer only (a test issuer on loopback). */
+export const externalIssuerAuthYaml = (issuer: string): string => `auth:
+  mode: oauth
+  builtin: { enabled: false }
+  issuers:
+    - { issuer: ${issuer}, allowPrivateNetworks: true }
+`;
+
+/**
+ * An upstream entry (under `upstreams:`) reaching `up` with each user's credentials. `secret`: the client secret in
+ * the YAML itself, or "vault" for `${secret:up_client}`; `issuer`: name the upstream's authorization server
+ * (otherwise it is discovered from the resource's metadata); `extra`: more lines of the entry, indented.
+ */
+export function credentialsUpstreamYaml(name: string, up: ProtectedUpstream, mode: 'per-user' | 'token-exchange', o: { secret?: 'inline' | 'vault'; issuer?: boolean; extra?: string } = {}): string {
+  const secret = o.secret === 'inline' ? up.clientSecret : '"${secret:up_client}"';
+  return `  ${name}:
+    transport: http
+    url: ${up.mcpUrl}
+${o.extra ?? ''}    credentials:
+      mode: ${mode}
+      oauth: { ${o.issuer ? `issuer: ${up.issuer}, ` : ''}clientId: ${up.clientId}, clientSecret: ${secret}, scopes: [tools], allowPrivateNetworks: true }
+`;
+}
